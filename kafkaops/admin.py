@@ -1,0 +1,138 @@
+"""Small Admin API helpers shared by the CLI, ops and tests: topics and a status view.
+
+Built on confluent-kafka's AdminClient; every call has a timeout and turns broker
+errors into KafkaopsError with the topic or broker named.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from kafkaops.errors import KafkaopsError
+
+log = logging.getLogger(__name__)
+
+
+class AdminError(KafkaopsError):
+    """An Admin API call failed or timed out."""
+
+
+def admin_client(bootstrap_servers: str, **config: Any) -> AdminClient:
+    """An AdminClient whose librdkafka logs go to Python logging, not stderr."""
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": log}
+    conf.update(config)
+    return AdminClient(conf)
+
+
+def create_topic(
+    bootstrap_servers: str,
+    name: str,
+    partitions: int = 3,
+    replication_factor: int = 3,
+    config: dict[str, str] | None = None,
+    *,
+    timeout: float = 30.0,
+    exist_ok: bool = False,
+) -> None:
+    """Create a topic and wait until every partition has a leader in metadata."""
+    if partitions < 1 or replication_factor < 1:
+        raise AdminError(f"topic {name}: partitions and replication factor must be >= 1")
+    admin = admin_client(bootstrap_servers)
+    future = admin.create_topics(
+        [NewTopic(name, partitions, replication_factor, config=config or {})],
+        operation_timeout=timeout,
+        request_timeout=timeout,
+    )[name]
+    try:
+        future.result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if exist_ok and err.name() == "TOPIC_ALREADY_EXISTS":
+            return
+        raise AdminError(f"cannot create topic {name}: {err.str()}") from None
+    wait_for_leaders(admin, name, partitions, timeout)
+
+
+def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
+        if md is not None and md.error is None and len(md.partitions) >= partitions:
+            if all(p.leader >= 0 for p in md.partitions.values()):
+                return
+        if time.monotonic() > deadline:
+            raise AdminError(f"topic {topic}: partitions have no leader after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
+@dataclass
+class BrokerStatus:
+    id: int
+    host: str
+    port: int
+    alive: bool
+
+
+@dataclass
+class PartitionCounts:
+    total: int = 0
+    under_replicated: int = 0
+    offline: int = 0
+
+
+@dataclass
+class ClusterStatus:
+    """What `kafkaops status` shows: brokers, controller, topics and partition health."""
+
+    brokers: list[BrokerStatus]
+    controller_id: int | None
+    topics: int
+    partitions: PartitionCounts = field(default_factory=PartitionCounts)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cluster_status(
+    bootstrap_servers: str,
+    expected: dict[int, tuple[str, int]] | None = None,
+    *,
+    timeout: float = 10.0,
+) -> ClusterStatus:
+    """Read cluster metadata; ``expected`` ({id: (host, port)}) adds brokers that are gone.
+
+    A broker is alive when it is in the controller's metadata (registered in
+    ZooKeeper). Partitions count as under-replicated when the ISR is smaller than
+    the replica set, offline when they have no leader.
+    """
+    admin = admin_client(bootstrap_servers)
+    try:
+        md = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise AdminError(f"cannot read metadata from {bootstrap_servers}: {exc.args[0].str()}") from None
+    live = {b.id: (b.host, b.port) for b in md.brokers.values()}
+    known = dict(expected or {})
+    known.update(live)
+    brokers = [BrokerStatus(i, h, p, i in live) for i, (h, p) in sorted(known.items())]
+    counts = PartitionCounts()
+    topics = 0
+    for t in md.topics.values():
+        topics += 1
+        for p in t.partitions.values():
+            counts.total += 1
+            if p.leader < 0:
+                counts.offline += 1
+            if len(p.isrs) < len(p.replicas):
+                counts.under_replicated += 1
+    return ClusterStatus(
+        brokers=brokers,
+        controller_id=md.controller_id if md.controller_id >= 0 else None,
+        topics=topics,
+        partitions=counts,
+    )

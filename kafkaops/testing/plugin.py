@@ -1,0 +1,98 @@
+"""pytest plugin (entry point ``pytest11``): real Kafka + ZooKeeper cluster fixtures.
+
+Fixtures:
+- ``kafka_cluster``: one 3-broker cluster for the whole session (do not break it).
+- ``kafka_topic``: a factory making fresh, uniquely named topics on that cluster.
+- ``fresh_kafka_cluster``: a 3-broker cluster of the test's own, for destructive tests.
+- ``cluster_factory``: start clusters of any shape (4 brokers, 3 ZooKeeper nodes...).
+
+Nothing starts unless a test asks for a fixture.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import pytest
+
+from kafkaops.admin import create_topic
+from kafkaops.local.cluster import LocalCluster
+
+
+class TopicFactory(Protocol):
+    def __call__(
+        self,
+        partitions: int = 3,
+        replication_factor: int = 3,
+        config: dict[str, str] | None = None,
+        prefix: str = "t",
+    ) -> str: ...
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kafkaops")
+    group.addoption(
+        "--kafka-backend",
+        default=None,
+        choices=("local", "containers"),
+        help="where cluster fixtures run: local JVM processes (default) or containers "
+        "(env KAFKAOPS_BACKEND)",
+    )
+
+
+def _topic_factory(cluster: LocalCluster) -> TopicFactory:
+    def make(
+        partitions: int = 3,
+        replication_factor: int = 3,
+        config: dict[str, str] | None = None,
+        prefix: str = "t",
+    ) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        create_topic(cluster.bootstrap_servers, name, partitions, replication_factor, config)
+        return name
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A session-wide ZooKeeper + 3-broker cluster; tests must leave it healthy."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-session"), brokers=3)
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def kafka_topic(kafka_cluster: LocalCluster) -> TopicFactory:
+    """Factory: ``kafka_topic(partitions=3, replication_factor=3)`` -> a new topic name."""
+    return _topic_factory(kafka_cluster)
+
+
+@pytest.fixture
+def cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCluster]]:
+    """Start clusters of a test's own shape; all are destroyed after the test."""
+    started: list[LocalCluster] = []
+
+    def start(**kwargs: Any) -> LocalCluster:
+        cluster = LocalCluster(tmp_path_factory.mktemp("kafka-own"), **kwargs)
+        started.append(cluster)
+        return cluster.start()
+
+    yield start
+    for cluster in started:
+        cluster.destroy()
+
+
+@pytest.fixture
+def fresh_kafka_cluster(cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
+    """A 3-broker cluster of this test's own, free to be broken."""
+    return cluster_factory(brokers=3)
+
+
+@pytest.fixture
+def fresh_topic_factory() -> Callable[[LocalCluster], TopicFactory]:
+    """``fresh_topic_factory(cluster)`` -> a topic factory on any cluster."""
+    return _topic_factory
