@@ -1,0 +1,1 @@
+"""Typed producer and consumer on confluent-kafka, and the partitioners they apply."""

@@ -1,0 +1,1 @@
+"""ZooKeeper coordination: one session, fenced checkpoints, leadership."""

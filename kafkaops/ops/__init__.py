@@ -1,0 +1,1 @@
+"""Operations: replica monitor, failover policy, playbooks and broker control."""
