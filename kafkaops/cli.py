@@ -29,8 +29,10 @@ app = typer.Typer(
 )
 broker_app = typer.Typer(help="Control one broker of the local cluster.", no_args_is_help=True)
 topic_app = typer.Typer(help="Topics.", no_args_is_help=True)
+demo_app = typer.Typer(help="The end-to-end demo, and the demo applications it runs.")
 app.add_typer(broker_app, name="broker")
 app.add_typer(topic_app, name="topic")
+app.add_typer(demo_app, name="demo")
 
 out = Console()
 err = Console(stderr=True)
@@ -203,11 +205,16 @@ def _key_values(items: list[str], flag: str) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- demo
-@app.command()
-def demo(messages: Annotated[int, typer.Option(help="records per round trip")] = 1000) -> None:
+@demo_app.callback(invoke_without_command=True)
+def demo(
+    ctx: typer.Context,
+    messages: Annotated[int, typer.Option(help="records per round trip")] = 1000,
+) -> None:
     """Run the end-to-end demo against the local cluster (`kafkaops up` first)."""
     from kafkaops import demo as demo_mod
 
+    if ctx.invoked_subcommand is not None:
+        return
     cluster = _local_cluster()
     failed = 0
     for step in demo_mod.run(cluster, messages):
