@@ -226,6 +226,13 @@ def demo(
     out.print("[bold green]demo finished[/]")
 
 
+# ---- serde & clients (issue 3) -------------------------------------------
+from kafkaops.bench import bench_app  # noqa: E402  (typer sub-app; heavy imports stay lazy)
+
+app.add_typer(bench_app, name="bench")
+# ---- end serde & clients (issue 3) ---------------------------------------
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("KAFKAOPS_LOG_LEVEL", "WARNING").upper(),
