@@ -1,0 +1,341 @@
+"""Coordinator: one ZooKeeper session (a started KazooClient) under a namespace root.
+
+It tracks the connection state the way kazoo's recipes expect: while SUSPENDED the
+process must not write (``writable`` is False, ``wait_writable`` blocks); after LOST
+(session expired) kazoo opens a new session and the coordinator runs the registered
+``on_reconnect`` hooks so holders of ephemeral things (locks, leadership) re-acquire
+them. Optional digest authentication makes every znode it creates writable (and, if
+``read_protected``, readable) only by the owning identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, ClassVar, TypeVar
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import (
+    ConnectionLoss,
+    KazooException,
+    NoAuthError,
+    NodeExistsError,
+    OperationTimeoutError,
+    SessionExpiredError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.retry import KazooRetry
+from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
+
+from kafkaops.errors import KafkaopsError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_ROOT = "/kafkaops"
+
+
+class CoordinatorError(KafkaopsError):
+    """ZooKeeper could not be reached or used (connection, session, bad path)."""
+
+
+class ZnodePermissionError(CoordinatorError):
+    """ZooKeeper refused the operation: the znode's ACL belongs to another identity."""
+
+
+class NotWritableError(CoordinatorError):
+    """The ZooKeeper connection is suspended or lost: writes are not allowed now."""
+
+
+StateListener = Callable[[str], None]
+ReconnectHook = Callable[[], None]
+
+
+class Coordinator:
+    """One ZooKeeper session for kafkaops' znodes under ``root`` (default ``/kafkaops``).
+
+    ``auth=(user, password)`` adds a digest identity to the session; znodes created with
+    :attr:`acl` are then writable only by that identity (and readable only by it when
+    ``read_protected``). Without auth the ACL is ZooKeeper's open ACL.
+
+    Use :meth:`shared` for the process-wide instance (one KazooClient per process).
+    """
+
+    _shared: ClassVar[dict[tuple[Any, ...], Coordinator]] = {}
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        hosts: str,
+        root: str = DEFAULT_ROOT,
+        *,
+        auth: tuple[str, str] | None = None,
+        read_protected: bool = False,
+        timeout: float = 10.0,
+        client: KazooClient | None = None,
+    ) -> None:
+        if not hosts and client is None:
+            raise CoordinatorError("no ZooKeeper hosts given")
+        if not root.startswith("/") or (root != "/" and root.endswith("/")):
+            raise CoordinatorError(f"root must be an absolute znode path without trailing '/': {root!r}")
+        if read_protected and auth is None:
+            raise CoordinatorError("read_protected needs auth=(user, password)")
+        self.hosts = hosts
+        self.root = root
+        self.auth = auth
+        self.read_protected = read_protected
+        self.timeout = timeout
+        self._own_client = client is None
+        self._client: KazooClient | None = client
+        self._listeners: list[StateListener] = []
+        self._reconnect_hooks: list[ReconnectHook] = []
+        self._lock = threading.Lock()
+        self._writable = threading.Event()
+        self._lost_since_connect = False
+        self._refs = 0
+        self._shared_key: tuple[Any, ...] | None = None
+        self.acl: list[Any] = self._make_acl()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    def shared(
+        cls,
+        hosts: str,
+        root: str = DEFAULT_ROOT,
+        *,
+        auth: tuple[str, str] | None = None,
+        read_protected: bool = False,
+        timeout: float = 10.0,
+    ) -> Coordinator:
+        """The process-wide started Coordinator for these settings (reference counted:
+        each ``shared()`` call needs one ``stop()``; the session closes at the last)."""
+        key = (hosts, root, auth, read_protected)
+        with cls._shared_lock:
+            coord = cls._shared.get(key)
+            if coord is None or coord._client is None:
+                coord = cls(hosts, root, auth=auth, read_protected=read_protected, timeout=timeout)
+                coord._shared_key = key
+                coord.start()
+                cls._shared[key] = coord
+            coord._refs += 1
+            return coord
+
+    def start(self, timeout: float = 15.0) -> Coordinator:
+        """Connect (no-op when already started); raises CoordinatorError if ZooKeeper
+        is not reachable within ``timeout`` seconds."""
+        with self._lock:
+            if self._client is not None and self._client.connected:
+                if not self._owns_listener():
+                    self._client.add_listener(self._on_state)
+                    self._writable.set()
+                return self
+            auth_data = [("digest", f"{self.auth[0]}:{self.auth[1]}")] if self.auth else None
+            client = KazooClient(
+                hosts=self.hosts,
+                timeout=self.timeout,
+                auth_data=auth_data,
+                default_acl=self.acl,
+                logger=logging.getLogger("kazoo.client"),
+            )
+            client.add_listener(self._on_state)
+            try:
+                client.start(timeout=timeout)
+            except (KazooTimeoutError, KazooException) as exc:
+                client.stop()
+                client.close()
+                raise CoordinatorError(f"ZooKeeper at {self.hosts} not reachable: {exc}") from exc
+            self._client = client
+            self._own_client = True
+            self._writable.set()
+        log.info("coordinator connected to %s (root %s)", self.hosts, self.root)
+        return self
+
+    def _owns_listener(self) -> bool:
+        assert self._client is not None
+        return self._on_state in self._client.state_listeners
+
+    def stop(self) -> None:
+        """Close the session (ephemeral znodes go away at once). For a shared
+        coordinator, only the last holder's ``stop()`` closes it."""
+        if self._shared_key is not None:
+            with self._shared_lock:
+                self._refs -= 1
+                if self._refs > 0:
+                    return
+                self._shared.pop(self._shared_key, None)
+        with self._lock:
+            client, self._client = self._client, None
+            self._writable.clear()
+        if client is None:
+            return
+        client.remove_listener(self._on_state)
+        if self._own_client:
+            try:
+                client.stop()
+                client.close()
+            except Exception:  # pragma: no cover - best effort on shutdown
+                log.debug("error closing ZooKeeper client", exc_info=True)
+
+    def __enter__(self) -> Coordinator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ---- accessors -------------------------------------------------------------------
+
+    @property
+    def client(self) -> KazooClient:
+        """The started KazooClient (raises CoordinatorError when not started)."""
+        if self._client is None:
+            raise CoordinatorError("coordinator is not started")
+        return self._client
+
+    @property
+    def started(self) -> bool:
+        return self._client is not None
+
+    @property
+    def writable(self) -> bool:
+        """True while the session is connected; False while SUSPENDED or LOST."""
+        return self._client is not None and self._writable.is_set()
+
+    @property
+    def session_id(self) -> int | None:
+        """The current ZooKeeper session id (changes after an expiry)."""
+        if self._client is None:
+            return None
+        sid = self._client.client_id
+        return int(sid[0]) if sid else None
+
+    def wait_writable(self, timeout: float | None = None) -> None:
+        """Block until the session is connected; NotWritableError after ``timeout``."""
+        if self._client is None:
+            raise NotWritableError("coordinator is not started")
+        if not self._writable.wait(timeout if timeout is not None else self.timeout):
+            raise NotWritableError(f"ZooKeeper connection to {self.hosts} is suspended or lost")
+
+    def path(self, *parts: str) -> str:
+        """Absolute znode path under the root: ``path("checkpoints", "job")``."""
+        for p in parts:
+            if not p or "/" in p or p in (".", "..") or "\x00" in p:
+                raise CoordinatorError(f"invalid znode name {p!r}")
+        base = "" if self.root == "/" else self.root
+        return "/".join([base, *parts]) if parts else (self.root)
+
+    def retry(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a ZooKeeper call with KazooRetry (connection loss / operation timeout are
+        retried with backoff within the session timeout; session expiry is not)."""
+        retry = KazooRetry(max_tries=8, delay=0.05, backoff=2, max_delay=2.0, deadline=self.timeout * 2,
+                           ignore_expire=False)
+        result: T = retry(fn, *args, **kwargs)
+        return result
+
+    @contextmanager
+    def translate_errors(self, what: str) -> Iterator[None]:
+        """Turn kazoo's bare exceptions into CoordinatorError subclasses naming ``what``."""
+        try:
+            yield
+        except NoAuthError as exc:
+            raise ZnodePermissionError(
+                f"{what}: ZooKeeper denied access (the znodes' ACL belongs to another identity"
+                f"{'' if self.auth else '; no --zk-auth given'})"
+            ) from exc
+        except (ConnectionLoss, OperationTimeoutError, SessionExpiredError, KazooTimeoutError) as exc:
+            raise NotWritableError(f"{what}: ZooKeeper at {self.hosts} unavailable ({type(exc).__name__})") from exc
+
+    def ensure_path(self, path: str) -> None:
+        """Create ``path`` if missing. The znode itself gets :attr:`acl`; missing parents
+        get :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints``
+        stay open for other identities to create their own (protected) znodes in."""
+        client = self.client
+        if self.retry(client.exists, path) is not None:
+            return
+        parts = [p for p in path.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            node = "/" + "/".join(parts[:i])
+            acl = self.acl if i == len(parts) else self.dir_acl
+            try:
+                self.retry(client.create, node, b"", acl=acl)
+            except NodeExistsError:
+                pass
+
+    @property
+    def dir_acl(self) -> list[Any]:
+        """ACL for shared parent directories: anyone may read and create children."""
+        if self.auth is None:
+            return list(OPEN_ACL_UNSAFE)
+        user, password = self.auth
+        return [make_digest_acl(user, password, all=True), make_acl("world", "anyone", read=True, create=True)]
+
+    # ---- state handling --------------------------------------------------------------
+
+    def add_listener(self, listener: StateListener) -> None:
+        """``listener(state)`` with state in "CONNECTED" | "SUSPENDED" | "LOST". Called
+        on kazoo's connection thread: it must not block or call ZooKeeper."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StateListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def add_reconnect_hook(self, hook: ReconnectHook) -> None:
+        """``hook()`` runs on its own thread after a lost (expired) session has been
+        replaced by a new one: re-create ephemeral znodes, re-acquire locks there."""
+        self._reconnect_hooks.append(hook)
+
+    def remove_reconnect_hook(self, hook: ReconnectHook) -> None:
+        if hook in self._reconnect_hooks:
+            self._reconnect_hooks.remove(hook)
+
+    def _on_state(self, state: str) -> bool:
+        if state == KazooState.CONNECTED:
+            self._writable.set()
+            if self._lost_since_connect:
+                self._lost_since_connect = False
+                log.warning("ZooKeeper session re-established after loss; running reconnect hooks")
+                threading.Thread(target=self._run_reconnect_hooks, name="kafkaops-zk-reconnect",
+                                 daemon=True).start()
+        elif state == KazooState.SUSPENDED:
+            log.warning("ZooKeeper connection suspended: writes paused")
+            self._writable.clear()
+        else:  # LOST
+            self._writable.clear()
+            if self._client is not None:
+                log.warning("ZooKeeper session lost: ephemeral znodes are gone")
+                self._lost_since_connect = True
+        for listener in list(self._listeners):
+            try:
+                listener(str(state))
+            except Exception:
+                log.exception("ZooKeeper state listener failed")
+        return False  # keep listening
+
+    def _run_reconnect_hooks(self) -> None:
+        for hook in list(self._reconnect_hooks):
+            try:
+                hook()
+            except Exception:
+                log.exception("reconnect hook %r failed", hook)
+
+    def _make_acl(self) -> list[Any]:
+        if self.auth is None:
+            return list(OPEN_ACL_UNSAFE)
+        user, password = self.auth
+        acl = [make_digest_acl(user, password, all=True)]
+        if not self.read_protected:
+            acl.append(make_acl("world", "anyone", read=True))
+        return acl
+
+    def __repr__(self) -> str:
+        return f"Coordinator(hosts={self.hosts!r}, root={self.root!r}, writable={self.writable})"
