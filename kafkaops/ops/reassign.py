@@ -28,9 +28,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import ElectionType, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported, not in __all__
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
 """A topic partition: (topic, partition)."""
+T = TypeVar("T")
 
 THROTTLE_RATE_KEYS = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
 THROTTLE_REPLICA_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
@@ -67,17 +68,41 @@ class Reassignment:
     removing: tuple[int, ...]
 
 
-def _kp_admin(bootstrap_servers: str, timeout: float) -> Any:
-    from kafka.admin import KafkaAdminClient  # kafka-python: only for the reassignment API
+def _kp_call(bootstrap_servers: str, timeout: float, what: str, call: Callable[[Any], T]) -> T:
+    """Run ``call(KafkaAdminClient)``, retrying connection failures with a fresh client.
 
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap_servers.split(","),
-            client_id="kafkaops-reassign",
-            request_timeout_ms=int(timeout * 1000),
-        )
-    except Exception as exc:  # noqa: BLE001 - kafka-python raises many kinds here
-        raise ReassignError(f"cannot reach {bootstrap_servers} for reassignment: {exc}") from None
+    kafka-python may pick a dead bootstrap broker for a request and fail with
+    ECONNREFUSED; each retry rotates the bootstrap list. Pass live brokers first
+    when you know them.
+    """
+    from kafka.admin import KafkaAdminClient  # kafka-python: only for the reassignment API
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+
+    servers = [s for s in bootstrap_servers.split(",") if s]
+    attempts = max(3, len(servers))
+    last: Exception | None = None
+    for attempt in range(attempts):
+        rotated = servers[attempt % len(servers):] + servers[: attempt % len(servers)]
+        try:
+            client = KafkaAdminClient(
+                bootstrap_servers=rotated,
+                client_id="kafkaops-reassign",
+                request_timeout_ms=int(timeout * 1000),
+            )
+        except Exception as exc:  # noqa: BLE001 - kafka-python raises many kinds here
+            last = exc
+            continue
+        try:
+            return call(client)
+        except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError) as exc:
+            last = exc
+            log.info("%s: %s (attempt %d of %d)", what, exc, attempt + 1, attempts)
+            time.sleep(0.2)
+        except Exception as exc:  # noqa: BLE001
+            raise ReassignError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            client.close()
+    raise ReassignError(f"{what} failed: cannot reach {bootstrap_servers}: {last}")
 
 
 def _error_name(err: Any) -> str | None:
@@ -112,15 +137,13 @@ def _alter(bootstrap_servers: str, targets: dict[TP, list[int] | None], timeout:
 
     if not targets:
         return {}
-    client = _kp_admin(bootstrap_servers, timeout)
-    try:
-        raw = client.alter_partition_reassignments(
-            {KpTopicPartition(t, p): r for (t, p), r in targets.items()}, timeout_ms=int(timeout * 1000)
-        )
-    except Exception as exc:  # noqa: BLE001
-        raise ReassignError(f"partition reassignment request failed: {exc}") from None
-    finally:
-        client.close()
+    request = {KpTopicPartition(t, p): r for (t, p), r in targets.items()}
+    raw = _kp_call(
+        bootstrap_servers,
+        timeout,
+        "partition reassignment request",
+        lambda c: c.alter_partition_reassignments(request, timeout_ms=int(timeout * 1000)),
+    )
     result: dict[TP, str | None] = {tp: "NO_RESPONSE" for tp in targets}
     for ktp, err in raw.items():
         result[(ktp.topic, ktp.partition)] = _error_name(err)
@@ -134,14 +157,13 @@ def list_reassignments(
     """Ongoing reassignments (all, or of the given partitions)."""
     from kafka.structs import TopicPartition as KpTopicPartition
 
-    client = _kp_admin(bootstrap_servers, timeout)
-    try:
-        tps = None if partitions is None else [KpTopicPartition(t, p) for t, p in partitions]
-        raw = client.list_partition_reassignments(tps, timeout_ms=int(timeout * 1000))
-    except Exception as exc:  # noqa: BLE001
-        raise ReassignError(f"cannot list partition reassignments: {exc}") from None
-    finally:
-        client.close()
+    tps = None if partitions is None else [KpTopicPartition(t, p) for t, p in partitions]
+    raw = _kp_call(
+        bootstrap_servers,
+        timeout,
+        "listing partition reassignments",
+        lambda c: c.list_partition_reassignments(tps, timeout_ms=int(timeout * 1000)),
+    )
     return {
         (k.topic, k.partition): Reassignment(
             k.topic,
