@@ -1,0 +1,117 @@
+"""Pure parts of the playbook actions and BrokerControl: assignment planning, schemas, shell templates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kafkaops.errors import ConfigError
+from kafkaops.ops.actions import ACTIONS, ActionContext, ActionError, checkpoint_id, confirm, plan_balanced, plan_off_broker
+from kafkaops.ops.brokers import BrokerControlError, DockerBrokerControl, ShellBrokerControl, load_config
+
+
+def test_the_issue_actions_are_registered_with_schemas() -> None:
+    wanted = {
+        "check_health", "wait_healthy", "broker_stop", "broker_start", "broker_restart", "elect_preferred_leaders",
+        "reassign_off_broker", "rebalance", "reset_offsets", "restore_checkpoint", "create_topic", "add_partitions",
+        "confirm",
+    }
+    assert wanted <= set(ACTIONS)
+    assert ACTIONS["broker_restart"].args["broker"].required
+    assert ACTIONS["broker_restart"].args["broker"].type.name == "int"
+    assert ACTIONS["broker_restart"].args["safe"].default is True
+    assert ACTIONS["reset_offsets"].args["to"].type.choices == ("earliest", "latest", "timestamp", "checkpoint")
+
+
+def test_plan_off_broker_keeps_rf_and_spreads() -> None:
+    current = {("t", p): [1 + p % 4, 1 + (p + 1) % 4, 1 + (p + 2) % 4] for p in range(8)}
+    target = plan_off_broker(current, 4, [1, 2, 3, 4])
+    for tp, replicas in target.items():
+        assert 4 not in replicas
+        assert len(set(replicas)) == 3
+        kept = [b for b in current[tp] if b != 4]
+        assert all(b in replicas for b in kept), "replicas that were fine stay"
+    load = Counter(b for r in target.values() for b in r)
+    assert max(load.values()) - min(load.values()) <= 1
+
+
+def test_plan_off_broker_needs_a_spare() -> None:
+    with pytest.raises(ActionError, match="no live broker left to take broker 3's replica"):
+        plan_off_broker({("t", 0): [1, 2, 3]}, 3, [1, 2, 3])
+
+
+def test_plan_balanced_spreads_onto_a_new_broker() -> None:
+    current = {("t", p): [1 + p % 3, 1 + (p + 1) % 3, 1 + (p + 2) % 3] for p in range(8)}
+    target = plan_balanced(current, [1, 2, 3, 4])
+    load = Counter(b for r in target.values() for b in r)
+    leaders = Counter(r[0] for r in target.values())
+    assert set(load) == {1, 2, 3, 4}
+    assert max(load.values()) - min(load.values()) <= 1
+    assert max(leaders.values()) - min(leaders.values()) <= 1
+    assert all(len(set(r)) == 3 for r in target.values())
+    moved = sum(len(set(target[tp]) - set(current[tp])) for tp in current)
+    assert moved == 6, "the minimum: 24 replicas, broker 4 needs its 6"
+    already = plan_balanced(target, [1, 2, 3, 4])
+    assert already == target
+
+
+def test_plan_balanced_replaces_dead_brokers() -> None:
+    current = {("t", 0): [5, 1, 2], ("t", 1): [1, 2, 5]}
+    target = plan_balanced(current, [1, 2, 3])
+    assert all(5 not in r and len(set(r)) == 3 for r in target.values())
+
+
+def test_confirm_callback_and_yes() -> None:
+    asked: list[str] = []
+    ctx = ActionContext("unused:1", confirm=lambda m: asked.append(m) or True)
+    assert confirm(ctx, message="go?") == "confirmed by the operator" and asked == ["go?"]
+    ctx = ActionContext("unused:1", confirm=lambda m: False)
+    with pytest.raises(ActionError, match="operator declined: go"):
+        confirm(ctx, message="go?")
+    assert confirm(ActionContext("unused:1", assume_yes=True), message="go?") == "confirmed by --yes"
+    with pytest.raises(ActionError, match="run interactively or with --yes"):
+        confirm(ActionContext("unused:1"), message="go?")
+
+
+def test_checkpoint_ids() -> None:
+    assert checkpoint_id(42) == "ckpt-0000000042"
+    assert checkpoint_id("ckpt-0000000007") == "ckpt-0000000007"
+
+
+def test_shell_broker_control_runs_templates(tmp_path: Path) -> None:
+    log = tmp_path / "ops.log"
+    ctl = ShellBrokerControl(
+        {
+            "stop": f"sh -c 'echo stop {{id}} {{host}} >> {log}'",
+            "start": f"sh -c 'echo start {{id}} {{host}} >> {log}'",
+        },
+        hosts={1: "kafka-a", 2: "kafka-b"},
+    )
+    ctl.restart(2)
+    ctl.stop(1)
+    assert log.read_text().splitlines() == ["stop 2 kafka-b", "start 2 kafka-b", "stop 1 kafka-a"]
+    assert ctl.command("stop", 1)[:2] == ["sh", "-c"]
+    with pytest.raises(BrokerControlError, match="no host configured for broker 3"):
+        ctl.stop(3)
+    failing = ShellBrokerControl({"stop": "sh -c 'echo boom >&2; exit 3'", "start": "true"})
+    with pytest.raises(BrokerControlError, match="exited 3: boom"):
+        failing.stop(1)
+    with pytest.raises(BrokerControlError, match="command not found"):
+        ShellBrokerControl({"stop": "no-such-command-kafkaops {id}", "start": "true"}).stop(1)
+
+
+def test_broker_control_config() -> None:
+    with pytest.raises(ConfigError, match="needs a 'start' command"):
+        ShellBrokerControl({"stop": "x"})
+    with pytest.raises(ConfigError, match="type must be local, docker or shell"):
+        load_config('{"type": "k8s"}')
+    docker = load_config('{"type": "docker", "containers": {"1": "kafka-1", "2": "kafka-2"}}')
+    assert isinstance(docker, DockerBrokerControl) and docker.container(2) == "kafka-2"
+    with pytest.raises(BrokerControlError, match="no container configured for broker 3"):
+        docker.container(3)
+    assert DockerBrokerControl().container(7) == "kafka-7"
+    shell = load_config('{"type": "shell", "hosts": {"1": "h1"}, "stop": "ssh {host} sudo systemctl stop kafka", "start": "ssh {host} sudo systemctl start kafka"}')
+    assert isinstance(shell, ShellBrokerControl)
+    assert shell.command("stop", 1) == ["ssh", "h1", "sudo", "systemctl", "stop", "kafka"]
