@@ -395,6 +395,137 @@ def _run_with_progress(runner: Any, ctx: Any, plan: Any, resume: bool, pb: Any, 
 # ---- end playbooks (issue 7) ---------------------------------------------
 
 
+# ---- replica monitor (issue 6) -------------------------------------------
+def _monitor_sources(bootstrap: str | None, zookeeper: str | None) -> tuple[str | None, str | None, str | None]:
+    """(bootstrap servers, zk connect with chroot, zk hosts without chroot); local cluster by default."""
+    if bootstrap is None and zookeeper is None:
+        local = _local_cluster()
+        return str(local.bootstrap_servers), str(local.zk_connect), str(local.zk_hosts)
+    hosts = zookeeper.split("/", 1)[0] if zookeeper else None
+    return bootstrap, zookeeper, hosts
+
+
+def _render_monitor(health: Any, events: list[Any], actions: list[Any], role: str) -> Any:
+    from rich.console import Group
+    from rich.panel import Panel
+
+    c = health.counts
+    brokers = Table(title=f"controller: {health.controller_id}   {role}", expand=False)
+    for col in ("broker", "address", "alive"):
+        brokers.add_column(col)
+    for b in health.brokers.values():
+        addr = f"{b.host}:{b.port}" if b.host else "-"
+        brokers.add_row(str(b.id), addr, "[green]yes" if b.alive else "[red]no")
+    parts = Table(title="partitions by health")
+    for col in ("status", "count", "examples"):
+        parts.add_column(col)
+    for status, count, color in (
+        ("offline", c.offline, "red"),
+        ("under_min_isr", c.under_min_isr, "red"),
+        ("under_replicated", c.under_replicated, "yellow"),
+    ):
+        examples = ", ".join(f"{p.topic}[{p.partition}]" for p in health.partitions_with(status)[:4])
+        parts.add_row(f"[{color}]{status}" if count else status, str(count), examples)
+    parts.add_row("total", str(c.total), f"preferred-leader imbalance: {c.preferred_leader_imbalance}")
+    lines = [f"{time.strftime('%H:%M:%S', time.localtime(e.timestamp))}  {e.describe()}  [dim]({e.source})" for e in events[-12:]]
+    lines += [f"{time.strftime('%H:%M:%S', time.localtime(a.timestamp))}  [bold]{a.what}[/] {a.result}: {a.why}" for a in actions[-5:]]
+    return Group(brokers, parts, Panel("\n".join(lines) or "[dim]no events yet", title="recent events and actions"))
+
+
+@app.command()
+def monitor(
+    once: Annotated[bool, typer.Option("--once", help="print one snapshot and exit")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="with --once: one JSON object")] = False,
+    events: Annotated[bool, typer.Option("--events", help="stream events as JSON lines")] = False,
+    auto_failover: Annotated[bool, typer.Option("--auto-failover", help="run the FailoverPolicy (leader instance only)")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="with --auto-failover: only report actions")] = False,
+    grace: Annotated[float, typer.Option(help="seconds a broker must stay down before its replicas move")] = 30.0,
+    throttle: Annotated[int, typer.Option(help="replication throttle while moving replicas, bytes/s per broker")] = 50 * 1024 * 1024,
+    poll_interval: Annotated[float, typer.Option(help="Admin API poll interval, seconds")] = 1.0,
+    connect_timeout: Annotated[float, typer.Option(help="seconds to wait for the first cluster view")] = 30.0,
+    bootstrap: BootstrapOpt = None,
+    zookeeper: Annotated[
+        str | None,
+        typer.Option("--zookeeper", "-z", envvar="KAFKAOPS_ZOOKEEPER", help="ZooKeeper connect string with the brokers' chroot, e.g. host:2181/kafka (default: the local cluster)"),
+    ] = None,
+) -> None:
+    """Watch brokers and partition replication: live view, one snapshot, or an event stream."""
+    import signal
+    import socket
+    import threading
+    import uuid
+
+    from kafkaops.ops.failover import FailoverPolicy, MonitorLeadership
+    from kafkaops.ops.monitor import ReplicaMonitor, format_event_line
+
+    if as_json and not once:
+        raise typer.BadParameter("--json goes with --once (use --events for a JSON stream)")
+    if dry_run and not auto_failover:
+        raise typer.BadParameter("--dry-run goes with --auto-failover")
+    bs, zk_connect, zk_hosts = _monitor_sources(bootstrap, zookeeper)
+    if auto_failover and not bs:
+        raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")
+    mon = ReplicaMonitor(bs, zk_connect, poll_interval=poll_interval).start(timeout=connect_timeout)
+    if once:
+        try:
+            health = mon.snapshot()
+        finally:
+            mon.stop()
+        if as_json:
+            print(json.dumps(health.to_json()), flush=True)
+        else:
+            out.print(_render_monitor(health, [], [], ""))
+        return
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    leadership = policy = None
+    role = "monitoring only"
+    try:
+        if auto_failover:
+            if zk_hosts:
+                ident = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+                leadership = MonitorLeadership(zk_hosts, ident).start()
+            else:
+                err.print("[yellow]warning:[/] no ZooKeeper: this instance acts without leader election")
+
+            def on_action(action: Any) -> None:
+                if events:
+                    print(json.dumps(action.to_json()), flush=True)
+
+            policy = FailoverPolicy(
+                mon, str(bs), grace=grace, throttle=throttle, dry_run=dry_run, leadership=leadership, on_action=on_action
+            ).start()
+        if events:
+            stream = mon.events()
+            while not stop.is_set():
+                event = stream.get(timeout=0.2)
+                if event is not None:
+                    print(format_event_line(event), flush=True)
+            stream.close()
+            return
+        from rich.live import Live
+
+        with Live(console=out, refresh_per_second=2, screen=False) as live:
+            while not stop.is_set():
+                if policy is not None:
+                    role = ("[bold]leader: auto-failover" if policy.is_acting else "standby") + (" (dry run)" if dry_run else "")
+                live.update(_render_monitor(mon.snapshot(), mon.recent_events(), policy.actions if policy else [], role))
+                stop.wait(0.5)
+    finally:
+        if policy is not None:
+            policy.stop()
+        if leadership is not None:
+            leadership.stop()
+        mon.stop()
+# ---- end replica monitor (issue 6) ---------------------------------------
+
+
 def main() -> None:
     logging.basicConfig(
         level=os.environ.get("KAFKAOPS_LOG_LEVEL", "WARNING").upper(),

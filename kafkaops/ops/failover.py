@@ -421,3 +421,57 @@ class FailoverPolicy:
             details["errors"] = failed
         self._record(Action("elect_preferred_leaders", why, "ok" if not failed else f"error: {len(failed)} failed", details))
 
+
+
+class MonitorLeadership:
+    """Leadership of the replica monitor among instances, sought in the background.
+
+    Wraps ``coord.election.Leadership`` (name :data:`LEADERSHIP_NAME` under
+    ``/kafkaops`` on ``zk_hosts``, the ZooKeeper hosts *without* the brokers'
+    chroot): :meth:`start` returns at once; ``is_leader`` turns True when this
+    instance wins, and a standby takes over when the leader's session ends.
+    """
+
+    def __init__(self, zk_hosts: str, identifier: str, name: str = LEADERSHIP_NAME) -> None:
+        self.zk_hosts = zk_hosts
+        self.identifier = identifier
+        self.name = name
+        self._coordinator: Any = None
+        self._leadership: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MonitorLeadership:
+        from kafkaops.coord.election import Leadership
+        from kafkaops.coord.session import Coordinator
+
+        self._coordinator = Coordinator(self.zk_hosts).start()
+        self._leadership = Leadership(self._coordinator, self.name, self.identifier, rejoin=True)
+        self._thread = threading.Thread(target=self._acquire, name="monitor-leadership", daemon=True)
+        self._thread.start()
+        return self
+
+    def _acquire(self) -> None:
+        try:
+            epoch = self._leadership.acquire()
+            log.info("%s leads the replica monitor (epoch %s)", self.identifier, epoch)
+        except Exception as exc:  # noqa: BLE001 - stopped while waiting, or session gone
+            log.info("%s stopped seeking monitor leadership: %s", self.identifier, exc)
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self._leadership is not None and self._leadership.is_leader)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for leadership; True if this instance leads."""
+        deadline = time.monotonic() + timeout
+        while not self.is_leader and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.is_leader
+
+    def stop(self) -> None:
+        if self._leadership is not None:
+            self._leadership.release()
+        if self._coordinator is not None:
+            self._coordinator.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -179,16 +179,23 @@ class ReplicaMonitor:
         self._admin_ready = bootstrap_servers is None
         self._admin_ok = False
         self._min_isr_cache: dict[str, int] = {}
+        self._start_error: str | None = None
+        self._start_timeout = 30.0
         self.events_emitted = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 30.0) -> ReplicaMonitor:
         """Connect the sources and wait until the first full model is built."""
+        self._start_timeout = timeout
         worker = threading.Thread(target=self._run, name="replica-monitor", daemon=True)
         self._threads.append(worker)
         worker.start()
         if self.zk_connect:
-            self._start_zookeeper()
+            try:
+                self._start_zookeeper(min(self.zk_timeout, timeout))
+            except MonitorError:
+                self.stop()
+                raise
         if self.bootstrap_servers:
             poller = threading.Thread(target=self._poll_admin, name="replica-monitor-admin", daemon=True)
             self._threads.append(poller)
@@ -197,6 +204,9 @@ class ReplicaMonitor:
         with self._cond:
             while self._health is None:
                 left = deadline - time.monotonic()
+                if self._start_error is not None:
+                    self.stop()
+                    raise MonitorError(self._start_error)
                 if left <= 0:
                     self.stop()
                     raise MonitorError(
@@ -216,9 +226,9 @@ class ReplicaMonitor:
                 self._zk.close()
             except Exception:  # noqa: BLE001 - already closed
                 pass
-        for t in self._threads:
+        for t in self._threads:  # daemon threads: a poll blocked on a dead broker ends on its own
             if t is not threading.current_thread():
-                t.join(timeout=self.admin_timeout + 5)
+                t.join(timeout=2.0)
         for s in list(self._streams):
             s.close()
 
@@ -400,7 +410,7 @@ class ReplicaMonitor:
                     log.exception("replica monitor subscriber %r failed on %s", cb, event.type)
 
     # ------------------------------------------------------------------ ZooKeeper source
-    def _start_zookeeper(self) -> None:
+    def _start_zookeeper(self, timeout: float) -> None:
         from kazoo.client import KazooClient, KazooState
         from kazoo.handlers.threading import KazooTimeoutError
         from kazoo.recipe.watchers import ChildrenWatch, DataWatch
@@ -417,8 +427,9 @@ class ReplicaMonitor:
 
         zk.add_listener(on_state)
         try:
-            zk.start(timeout=self.zk_timeout)
+            zk.start(timeout=timeout)
         except KazooTimeoutError as exc:
+            zk.stop()
             zk.close()
             raise MonitorError(f"ZooKeeper at {self.zk_connect} not reachable: {exc}") from None
         self._zk = zk
@@ -552,9 +563,13 @@ class ReplicaMonitor:
         seen_brokers: set[int] = set(self._known)
         seen_parts: set[tuple[str, int]] = set()
         while not self._stop.is_set():
+            first = not self._admin_ready
             try:
-                md = admin.list_topics(timeout=self.admin_timeout)
+                md = admin.list_topics(timeout=min(self.admin_timeout, self._start_timeout) if first else self.admin_timeout)
             except KafkaException as exc:
+                if first and not self.zk_connect:
+                    self._start_error = f"cannot read metadata from {self.bootstrap_servers}: {exc.args[0].str()}"
+                    return
                 if self._admin_ok or not self._admin_ready:
                     log.warning("replica monitor: metadata from %s failed: %s", self.bootstrap_servers, exc)
                 self._admin_ok = False
