@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import AdminClient
 
 from kafkaops.errors import KafkaopsError
 
@@ -116,7 +117,7 @@ def cluster_status(
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
         raise AdminError(f"cannot read metadata from {bootstrap_servers}: {exc.args[0].str()}") from None
-    live = {b.id: (b.host, b.port) for b in md.brokers.values()}
+    live = {b.id: (b.host or "", b.port) for b in md.brokers.values()}
     known = dict(expected or {})
     known.update(live)
     brokers = [BrokerStatus(i, h, p, i in live) for i, (h, p) in sorted(known.items())]

@@ -61,7 +61,7 @@ def round_trip(bootstrap_servers: str, topic: str, count: int, tag: str, timeout
             msg = consumer.poll(0.5)
             if msg is None or msg.error():
                 continue
-            if msg.value().decode().startswith(f"{tag}-"):
+            if (msg.value() or b"").decode().startswith(f"{tag}-"):
                 seen += 1
     finally:
         consumer.close()

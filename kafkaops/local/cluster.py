@@ -174,6 +174,7 @@ class LocalCluster:
                 node.process.spawn(self._java, self._classpath, detached=self.detached)
             self.save_state()
             self.wait_brokers([b.id for b in self.brokers], timeout)
+            self._create_offsets_topic(timeout)
         except BaseException:
             self.stop(graceful=False)
             raise
@@ -270,9 +271,16 @@ class LocalCluster:
     def resume_zookeeper(self, node_id: int) -> None:
         self._signal(self.zookeeper(node_id), signal.SIGCONT)
 
-    def _signal(self, node: Node, sig: int) -> None:
+    def _signal(self, node: Node, sig: int, timeout: float = 10.0) -> None:
+        """SIGSTOP / SIGCONT, returning once the kernel shows the JVM stopped / running."""
         if not node.process.signal(sig):
             raise ClusterError(f"{node.kind} {node.id} is not running")
+        want_paused = sig == signal.SIGSTOP
+        deadline = time.monotonic() + timeout
+        while node.process.is_paused() != want_paused:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{node.kind} {node.id} did not {'stop' if want_paused else 'continue'}")
+            time.sleep(0.01)
 
     # ------------------------------------------------------------------ readiness
     def wait_brokers(self, broker_ids: Iterable[int], timeout: float = 90.0) -> None:
@@ -307,6 +315,31 @@ class LocalCluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
             time.sleep(0.2)
+
+    def _create_offsets_topic(self, timeout: float) -> None:
+        """Make the group coordinator create ``__consumer_offsets`` now, while every
+        broker is up: created lazily after a broker died, it would fail for lack of
+        replicas and leave consumer groups without a coordinator."""
+        from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+        group = "kafkaops-warmup"
+        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group, "logger": log})
+        admin = admin_client(self.bootstrap_servers)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:  # an offset fetch goes through the group coordinator, which creates the topic
+                    consumer.committed([TopicPartition(group, 0)], timeout=5)
+                    md = admin.list_topics(topic="__consumer_offsets", timeout=5).topics["__consumer_offsets"]
+                    if md.error is None and md.partitions and all(p.leader >= 0 for p in md.partitions.values()):
+                        return
+                except KafkaException:
+                    pass  # coordinator not available while the topic is being created
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"__consumer_offsets not ready after {timeout:.0f}s")
+                time.sleep(0.2)
+        finally:
+            consumer.close()
 
     def kazoo(self, timeout: float = 15.0) -> KazooClient:
         """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""

@@ -1,0 +1,174 @@
+"""The local cluster on real JVMs: it comes up, keeps data through broker failures,
+and leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from kafkaops.admin import admin_client
+from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.plugin import TopicFactory
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> tuple[list[bytes], list[KafkaError]]:
+    """Produce with acks=all + idempotence; return the acknowledged values and the errors."""
+    acked: list[bytes] = []
+    errors: list[KafkaError] = []
+
+    def report(err: KafkaError | None, msg: object) -> None:
+        if err is None:
+            acked.append(msg.value())  # type: ignore[attr-defined]
+        else:
+            errors.append(err)
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "message.timeout.ms": 60000})
+    for v in values:
+        p.produce(topic, value=v, on_delivery=report)
+        p.poll(0)
+    assert p.flush(90) == 0
+    return acked, errors
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[bytes]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append(m.value())
+        end = time.monotonic() + 2  # anything beyond what we expect would be a duplicate
+        while time.monotonic() < end:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append(m.value())
+    finally:
+        c.close()
+    return got
+
+
+def leader_of(bootstrap: str, topic: str, partition: int = 0) -> int:
+    md = admin_client(bootstrap).list_topics(topic=topic, timeout=10)
+    return int(md.topics[topic].partitions[partition].leader)
+
+
+def isr_of(bootstrap: str, topic: str, partition: int = 0) -> list[int]:
+    md = admin_client(bootstrap).list_topics(topic=topic, timeout=10)
+    return sorted(md.topics[topic].partitions[partition].isrs)
+
+
+def test_three_brokers_register_and_serve_metadata(kafka_cluster: LocalCluster) -> None:
+    md = admin_client(kafka_cluster.bootstrap_servers).list_topics(timeout=10)
+    assert sorted(md.brokers) == [1, 2, 3]
+    assert kafka_cluster.controller_id() in (1, 2, 3)
+    assert all(b.alive for b in kafka_cluster.brokers)
+    zk = kafka_cluster.kazoo()
+    try:
+        assert sorted(zk.get_children("/kafka/brokers/ids")) == ["1", "2", "3"]
+        assert not zk.exists("/brokers"), "brokers must live under the /kafka chroot"
+    finally:
+        zk.stop()
+
+
+def test_rf3_topic_round_trip(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
+    topic = kafka_topic(partitions=3, replication_factor=3)
+    md = admin_client(kafka_cluster.bootstrap_servers).list_topics(topic=topic, timeout=10)
+    assert all(len(p.replicas) == 3 for p in md.topics[topic].partitions.values())
+    values = [f"m-{i}".encode() for i in range(1000)]
+    acked, errors = produce(kafka_cluster.bootstrap_servers, topic, values)
+    assert errors == [] and sorted(acked) == sorted(values)
+    assert sorted(consume_all(kafka_cluster.bootstrap_servers, topic, 1000)) == sorted(values)
+
+
+def test_broker_failures_lose_nothing(fresh_kafka_cluster: LocalCluster,
+                                      fresh_topic_factory: Callable[[LocalCluster], TopicFactory]) -> None:
+    cluster = fresh_kafka_cluster
+    bootstrap = cluster.bootstrap_servers
+    topic = fresh_topic_factory(cluster)(partitions=1, replication_factor=3)
+
+    # SIGKILL the leader: acks=all still succeeds with 2 of 3 in sync, nothing acknowledged is lost
+    before, _ = produce(bootstrap, topic, [f"a-{i}".encode() for i in range(500)])
+    victim = leader_of(bootstrap, topic)
+    cluster.kill_broker(victim)
+    assert not cluster.broker(victim).process.is_running()
+    after, errors = produce(bootstrap, topic, [f"b-{i}".encode() for i in range(500)])
+    assert errors == [] and len(after) == 500
+    assert leader_of(bootstrap, topic) != victim
+    assert sorted(consume_all(bootstrap, topic, 1000)) == sorted(before + after)
+
+    # start again with the same id and data: back into the ISR
+    cluster.start_broker(victim)
+    wait_until(lambda: victim in isr_of(bootstrap, topic), 60, f"broker {victim} back in ISR")
+
+    # controlled shutdown (SIGTERM) and start
+    other = next(b.id for b in cluster.brokers if b.id != victim)
+    cluster.stop_broker(other)
+    assert cluster.broker(other).state == "stopped"
+    cluster.start_broker(other)
+    wait_until(lambda: isr_of(bootstrap, topic) == [1, 2, 3], 60, "full ISR after stop/start")
+
+    # pause freezes the JVM; resume brings it back serving
+    cluster.pause_broker(other)
+    assert cluster.broker(other).state == "paused" and not cluster.broker(other).alive
+    cluster.resume_broker(other)
+    assert cluster.broker(other).state == "running"
+    more, errors = produce(bootstrap, topic, [f"c-{i}".encode() for i in range(100)])
+    assert errors == [] and len(more) == 100
+    wait_until(lambda: isr_of(bootstrap, topic) == [1, 2, 3], 60, "full ISR after resume")
+
+
+def _java_pids_under(path: Path) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(path) in cmd and "java" in cmd and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_jvms_die_with_their_owner(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from kafkaops.local.cluster import LocalCluster\n"
+        f"c = LocalCluster({str(tmp_path)!r}, brokers=1).start()\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
+        assert len(_java_pids_under(tmp_path)) == 2  # ZooKeeper + 1 broker
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+        wait_until(lambda: not _java_pids_under(tmp_path), 20, "JVMs to die with their owner")
+    finally:
+        owner.kill()
+        for pid in _java_pids_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)
