@@ -1,0 +1,101 @@
+"""Checkpoints on a 3-node ZooKeeper ensemble of the module's own: a 10 MB state round
+trip, and checkpoints going on while the ensemble node the session uses is killed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from kafkaops.coord.checkpoints import CheckpointStore, FencedError
+from kafkaops.coord.session import Coordinator
+from kafkaops.local.cluster import LocalCluster
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """ZooKeeper x3 (heap sized for 10 MB states) + 1 broker; the last test breaks it."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("coord-ensemble"), brokers=1, zookeepers=3,
+                           zookeeper_heap_mb=384)
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.mark.destructive
+def test_ten_megabyte_state_round_trip(ensemble: LocalCluster) -> None:
+    """10 MB of incompressible state: chunked, written before the commit, read back
+    byte-identical; a fenced writer leaves no chunks behind."""
+    with Coordinator(ensemble.zk_hosts) as coord:
+        store = CheckpointStore(coord)
+        epoch = store.claim("big", "w")
+        state = os.urandom(10 * 1024 * 1024)
+        ckpt = store.save("big", {("t", 0): 1}, state, {"kind": "10MB"}, epoch=epoch)
+        loaded = store.get("big", ckpt)
+        assert loaded.info.chunks == 12 and loaded.info.state_size == len(state)
+        assert hashlib.sha256(loaded.state or b"").digest() == hashlib.sha256(state).digest()
+        # a fenced 10 MB save writes nothing, not even chunks
+        store.claim("big", "someone-else")
+        with pytest.raises(FencedError):
+            store.save("big", {}, state, epoch=epoch)
+        assert len(coord.client.get_children(store.job_path("big") + "/chunks")) == 12
+        assert [i.id for i in store.list("big")] == [ckpt]
+
+
+@pytest.mark.destructive
+def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) -> None:
+    """3-node ZooKeeper ensemble: the node our session is connected to is killed while a
+    writer checkpoints continuously. The session moves to a survivor (SUSPENDED then
+    CONNECTED, never LOST), no save fails or is lost, the epoch stays valid."""
+    cluster = ensemble
+    with Coordinator(cluster.zk_hosts, timeout=10.0) as coord:
+        states: list[str] = []
+        coord.add_listener(states.append)
+        store = CheckpointStore(coord)
+        epoch = store.claim("ens", "w")
+        saved: list[tuple[str, int]] = []
+        stop = threading.Event()
+        errors: list[BaseException] = []
+
+        def writer() -> None:
+            i = 0
+            while not stop.is_set():
+                try:
+                    saved.append((store.save("ens", {("t", 0): i}, str(i).encode(), epoch=epoch), i))
+                    i += 1
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+                    return
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            wait_until(lambda: len(saved) >= 20, 30, "first checkpoints")
+            port = coord.client._connection._socket.getpeername()[1]
+            victim = next(n for n in cluster.zookeepers if n.port == port)
+            cluster.kill_zookeeper(victim.id)
+            before = len(saved)
+            wait_until(lambda: len(saved) >= before + 50 or bool(errors), 60, "checkpoints after the kill")
+        finally:
+            stop.set()
+            t.join(60)
+        assert not errors, errors
+        assert "SUSPENDED" in states and "LOST" not in states and states[-1] == "CONNECTED"
+        latest = store.latest("ens")
+        assert latest is not None and (latest.id, int(latest.state or b"-1")) == saved[-1]
+        ids = [i.id for i in store.list("ens")]
+        assert ids == sorted(s[0] for s in saved)  # every acknowledged save is there
+        assert [int(store.get("ens", i).state or b"-1") for i in ids[-5:]] == [s[1] for s in saved[-5:]]
