@@ -1,0 +1,422 @@
+"""TypedConsumer[T]: a confluent_kafka.Consumer yielding decoded, typed records, at least once.
+
+When an offset counts as processed (the at-least-once contract):
+
+- ``for record in consumer`` / ``poll()`` / ``poll_batch()``: asking for more records
+  acknowledges every record delivered before; a record is never acknowledged before
+  the call that follows the one that returned it. ``ack()`` acknowledges earlier.
+- Leaving a ``with`` block without an exception acknowledges the records delivered
+  so far (the caller finished them); leaving with an exception does not.
+- Acknowledged offsets (the NEXT offset per partition, ``processed_offsets()``) are
+  handed to librdkafka (``store_offsets``) before each fetch, on ``commit()``, on
+  partition revocation and on ``close()``; librdkafka's auto-commit (every 5 s),
+  revocation and close commit only stored offsets. So a crash re-delivers records
+  that were not acknowledged: nothing is skipped.
+
+Poison records (``DecodeError``: undecodable bytes, unknown schema id, truncated
+body, wrong magic byte) go to the dead-letter queue and count as processed, in
+order with the records around them. Rebalance hooks, an ``OffsetSource`` for
+starting offsets kept elsewhere (e.g. ZooKeeper checkpoints) and close hooks let
+other components drive the consumer without touching it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Generic, Protocol, TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from kafkaops.clients.dlq import DeadLetterQueue
+from kafkaops.errors import KafkaopsError
+from kafkaops.serde.codec import BytesCodec, Codec, DecodeError, Deserializer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TP = tuple[str, int]
+
+ASSIGNMENT_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "enable.auto.commit": True,
+    "enable.auto.offset.store": False,
+    "auto.commit.interval.ms": 5000,
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 10000,
+    "heartbeat.interval.ms": 1000,
+}
+"""librdkafka settings of every TypedConsumer (``config`` overrides them). Setting
+``enable.auto.offset.store=true`` would store offsets on delivery, before processing:
+at-most-once for the records in flight at a crash."""
+
+
+class ConsumerError(KafkaopsError):
+    """The consumer cannot go on (fatal client error, bad configuration, failed commit)."""
+
+
+class PoisonMessageError(ConsumerError):
+    """A record that does not decode, on a consumer without a dead-letter queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRecord(Generic[T]):
+    """One decoded record. ``timestamp`` in ms since the epoch; ``headers`` as Kafka gave them."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: Any
+    headers: list[tuple[str, bytes]] | None
+    value: T
+
+
+class OffsetSource(Protocol):
+    """Starting offsets kept outside Kafka's group offsets (e.g. ZooKeeper checkpoints)."""
+
+    def starting_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """For newly assigned partitions: where to start; partitions left out use the group's offsets."""
+        ...
+
+
+PartitionsHook = Callable[[list[TP]], None]
+
+
+class TypedConsumer(Generic[T]):
+    """Subscribe to ``topics`` in ``group_id`` and yield ``ConsumerRecord[T]`` decoded by ``value_codec``.
+
+    ``assignment_strategy``: range, roundrobin or cooperative-sticky (default).
+    ``offset_source``: consulted on every assignment; its offsets win over committed ones.
+    ``on_assign``/``on_revoke``: hooks called with the list of (topic, partition)
+    (after assignment / before the partitions go; revoke hooks also get lost partitions).
+    ``dead_letter``: True (default: ``<topic>.dlq``), a DeadLetterQueue, or False
+    (then a poison record raises PoisonMessageError). ``handle_sigterm``: in the main
+    thread, SIGTERM stops iteration gracefully (the previous handler is restored on close).
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: str | Iterable[str],
+        group_id: str,
+        value_codec: Codec[T] | Deserializer[T],
+        *,
+        key_codec: Deserializer[Any] | None = None,
+        config: dict[str, Any] | None = None,
+        assignment_strategy: str = "cooperative-sticky",
+        offset_source: OffsetSource | None = None,
+        on_assign: PartitionsHook | Iterable[PartitionsHook] | None = None,
+        on_revoke: PartitionsHook | Iterable[PartitionsHook] | None = None,
+        dead_letter: DeadLetterQueue | bool = True,
+        batch_size: int = 500,
+        poll_timeout: float = 0.5,
+        handle_sigterm: bool = True,
+    ) -> None:
+        if assignment_strategy not in ASSIGNMENT_STRATEGIES:
+            raise ConsumerError(
+                f"unknown assignment strategy {assignment_strategy!r}: one of {', '.join(ASSIGNMENT_STRATEGIES)}"
+            )
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        self.group_id = group_id
+        self.value_codec = value_codec
+        self.key_codec: Deserializer[Any] = key_codec if key_codec is not None else BytesCodec()
+        self.offset_source = offset_source
+        self.on_assign_hooks: list[PartitionsHook] = _hooks(on_assign)
+        self.on_revoke_hooks: list[PartitionsHook] = _hooks(on_revoke)
+        self.close_hooks: list[Callable[[], None]] = []
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self._cooperative = assignment_strategy == "cooperative-sticky"
+        conf = {
+            **DEFAULT_CONFIG,
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": group_id,
+            "partition.assignment.strategy": assignment_strategy,
+            "logger": log,
+        }
+        conf.update(config or {})
+        self.config = conf
+        if dead_letter is True:
+            self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(bootstrap_servers)
+            self._own_dlq = True
+        else:
+            self.dead_letter = dead_letter or None
+            self._own_dlq = False
+        try:
+            self.client = Consumer(conf)
+        except KafkaException as exc:
+            raise ConsumerError(f"invalid consumer configuration: {exc.args[0].str()}") from None
+        self._buffer: deque[Message] = deque()
+        self._assigned: set[TP] = set()
+        self._unacked: dict[TP, int] = {}
+        self._processed: dict[TP, int] = {}
+        self._stored: dict[TP, int] = {}
+        self._stop = threading.Event()
+        self._closed = False
+        self._prev_sigterm: Any = None
+        self.dead_lettered = 0
+        if handle_sigterm and threading.current_thread() is threading.main_thread():
+            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.client.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    # ------------------------------------------------------------------ consuming
+    def __iter__(self) -> Iterator[ConsumerRecord[T]]:
+        return self
+
+    def __next__(self) -> ConsumerRecord[T]:
+        """The next record, blocking; ends (StopIteration) after ``stop()``, SIGTERM or close."""
+        while True:
+            record = self.poll(self.poll_timeout)
+            if record is not None:
+                return record
+            if self._stop.is_set() or self._closed:
+                raise StopIteration
+
+    def poll(self, timeout: float = 1.0) -> ConsumerRecord[T] | None:
+        """The next record, or None after ``timeout`` seconds. Acknowledges the records delivered before."""
+        if self._unacked:
+            self.ack()
+        deadline = time.monotonic() + timeout
+        while True:
+            buffer = self._buffer
+            while buffer:
+                record = self._decode(buffer.popleft())
+                if record is not None:
+                    self._unacked[(record.topic, record.partition)] = record.offset + 1
+                    return record
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set() or self._closed:
+                return None
+            self._fetch(min(left, self.poll_timeout))
+
+    def poll_batch(self, max_records: int = 500, timeout: float = 1.0) -> list[ConsumerRecord[T]]:
+        """Up to ``max_records`` records, waiting at most ``timeout`` for the first ones.
+        Acknowledges the records delivered before."""
+        if self._unacked:
+            self.ack()
+        deadline = time.monotonic() + timeout
+        batch: list[ConsumerRecord[T]] = []
+        unacked = self._unacked
+        while len(batch) < max_records:
+            buffer = self._buffer
+            while buffer and len(batch) < max_records:
+                record = self._decode(buffer.popleft())
+                if record is not None:
+                    unacked[(record.topic, record.partition)] = record.offset + 1
+                    batch.append(record)
+            if batch and not buffer:
+                break
+            if len(batch) >= max_records:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0 or self._stop.is_set() or self._closed:
+                break
+            self._fetch(min(left, self.poll_timeout))
+        return batch
+
+    def ack(self, record: ConsumerRecord[Any] | None = None) -> None:
+        """Mark processed: every record delivered so far, or ``record`` and the ones before it in its partition."""
+        if record is None:
+            self._processed.update(self._unacked)
+            self._unacked.clear()
+            return
+        tp = (record.topic, record.partition)
+        nxt = record.offset + 1
+        if self._processed.get(tp, -1) < nxt:
+            self._processed[tp] = nxt
+        if self._unacked.get(tp, -1) <= nxt:
+            self._unacked.pop(tp, None)
+
+    def processed_offsets(self) -> dict[TP, int]:
+        """Per assigned partition, the next offset after the last processed record (what a commit stores)."""
+        return {tp: off for tp, off in self._processed.items() if tp in self._assigned}
+
+    def assignment(self) -> list[TP]:
+        return sorted(self._assigned)
+
+    def commit(self) -> dict[TP, int]:
+        """Commit the processed offsets synchronously; returns what was committed."""
+        offsets = self.processed_offsets()
+        if not offsets:
+            return {}
+        self._store(offsets)
+        try:
+            self.client.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() == KafkaError._NO_OFFSET:
+                return {}
+            raise ConsumerError(f"commit of {offsets} failed: {err.str()}") from None
+        return offsets
+
+    def stop(self) -> None:
+        """Ask iteration to end after the current record (thread- and signal-safe)."""
+        self._stop.set()
+
+    def add_close_hook(self, hook: Callable[[], None]) -> None:
+        """Run ``hook()`` at ``close()``, before the client commits and leaves the group."""
+        self.close_hooks.append(hook)
+
+    def close(self) -> None:
+        """Run close hooks, store and commit processed offsets, leave the group, restore SIGTERM."""
+        if self._closed:
+            return
+        try:
+            for hook in self.close_hooks:
+                hook()
+        finally:
+            self._closed = True
+            try:
+                self.commit()
+            except ConsumerError as exc:
+                log.warning("final commit failed: %s", exc)
+            try:
+                self.client.close()
+            finally:
+                if self._own_dlq and self.dead_letter is not None:
+                    self.dead_letter.close()
+                if self._prev_sigterm is not None:
+                    try:
+                        signal.signal(signal.SIGTERM, self._prev_sigterm)
+                    except ValueError:  # closed from another thread
+                        pass
+                    self._prev_sigterm = None
+
+    def __enter__(self) -> TypedConsumer[T]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.ack()
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _fetch(self, timeout: float) -> None:
+        self._store(self.processed_offsets())
+        try:
+            msgs = self.client.consume(self.batch_size, timeout)
+        except KafkaException as exc:
+            raise ConsumerError(f"consume failed: {exc.args[0].str()}") from None
+        buffer = self._buffer
+        for m in msgs:
+            err = m.error()
+            if err is None:
+                buffer.append(m)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif err.fatal():
+                raise ConsumerError(f"fatal consumer error: {err.str()}")
+            else:
+                log.warning("consumer error (librdkafka retries): %s", err.str())
+
+    def _decode(self, m: Message) -> ConsumerRecord[T] | None:
+        raw = m.value()
+        rawkey = m.key()
+        try:
+            value = self.value_codec.decode(raw) if raw is not None else None
+            key = self.key_codec.decode(rawkey) if rawkey is not None else None
+        except DecodeError as exc:
+            self._poison(m, exc)
+            return None
+        return ConsumerRecord(
+            m.topic(), m.partition(), m.offset(), m.timestamp()[1], key, m.headers(), value  # type: ignore[arg-type]
+        )
+
+    def _poison(self, m: Message, exc: DecodeError) -> None:
+        where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
+        if self.dead_letter is None:
+            raise PoisonMessageError(f"{where}: {type(exc).__name__}: {exc}")
+        self.dead_letter.send(m, exc)
+        self.dead_lettered += 1
+        tp = (m.topic() or "", m.partition() or 0)
+        nxt = (m.offset() or 0) + 1
+        if tp in self._unacked:  # records before it are still being processed: ack together
+            self._unacked[tp] = nxt
+        else:
+            self._processed[tp] = nxt
+
+    def _store(self, offsets: dict[TP, int]) -> None:
+        todo = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if self._stored.get((t, p)) != o]
+        if not todo:
+            return
+        try:
+            self.client.store_offsets(offsets=todo)
+        except KafkaException as exc:
+            log.warning("store_offsets failed (partitions moving?): %s", exc.args[0].str())
+            return
+        for tp in todo:
+            self._stored[(tp.topic, tp.partition)] = tp.offset
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        for tp in tps:  # stale progress from an earlier ownership of these partitions
+            self._processed.pop(tp, None)
+            self._stored.pop(tp, None)
+        if self.offset_source is not None and tps:
+            starts = self.offset_source.starting_offsets(tps)
+            for p in partitions:
+                off = starts.get((p.topic, p.partition))
+                if off is not None:
+                    p.offset = off
+                    self._processed[(p.topic, p.partition)] = off
+            if self._cooperative:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+        if not self._cooperative:
+            self._assigned = set()
+        self._assigned.update(tps)
+        log.info("assigned %s", tps)
+        for hook in self.on_assign_hooks:
+            hook(tps)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        offsets = {tp: o for tp, o in self.processed_offsets().items() if tp in set(tps)}
+        if offsets:
+            self._store(offsets)
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            except KafkaException as exc:
+                log.warning("commit on revoke failed: %s", exc.args[0].str())
+        for hook in self.on_revoke_hooks:
+            hook(tps)
+        self._forget(tps)
+        log.info("revoked %s", tps)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        tps = [(p.topic, p.partition) for p in partitions]
+        log.warning("partitions lost (another member may own them now): %s", tps)
+        for hook in self.on_revoke_hooks:
+            hook(tps)
+        self._forget(tps)
+
+    def _forget(self, tps: list[TP]) -> None:
+        gone = set(tps)
+        if self._buffer:
+            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
+        for tp in gone:
+            self._assigned.discard(tp)
+            self._unacked.pop(tp, None)
+            self._processed.pop(tp, None)
+            self._stored.pop(tp, None)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        log.info("SIGTERM: stopping consumption gracefully")
+        self._stop.set()
+
+
+def _hooks(h: PartitionsHook | Iterable[PartitionsHook] | None) -> list[PartitionsHook]:
+    if h is None:
+        return []
+    if callable(h):
+        return [h]
+    return list(h)
