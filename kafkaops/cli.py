@@ -526,13 +526,220 @@ def monitor(
 # ---- end replica monitor (issue 6) ---------------------------------------
 
 
+# ---- coordinator & checkpoints (issue 5) ---------------------------------
+checkpoint_app = typer.Typer(help="ZooKeeper checkpoints of jobs: list, show, restore, prune.", no_args_is_help=True)
+app.add_typer(checkpoint_app, name="checkpoint")
+
+ZkHostsOpt = Annotated[
+    str | None,
+    typer.Option("--zookeeper", "-z", envvar="KAFKAOPS_ZOOKEEPER",
+                 help="ZooKeeper hosts for kafkaops' znodes, e.g. host:2181 (a chroot is ignored; default: the local cluster)"),
+]
+ZkRootOpt = Annotated[str, typer.Option("--zk-root", envvar="KAFKAOPS_ZK_ROOT", help="namespace root of kafkaops' znodes")]
+ZkAuthOpt = Annotated[
+    str | None,
+    typer.Option("--zk-auth", envvar="KAFKAOPS_ZK_AUTH", help="digest identity user:password (znodes then writable only by it)"),
+]
+
+
+def _zk_hosts(zookeeper: str | None) -> str:
+    return (zookeeper or str(_local_cluster().zk_hosts)).split("/", 1)[0]
+
+
+def _zk_auth(auth: str | None) -> tuple[str, str] | None:
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user:
+        raise typer.BadParameter(f"--zk-auth takes user:password, not {auth!r}")
+    return user, password
+
+
+def _checkpoint_store(zookeeper: str | None, root: str, auth: str | None) -> Any:
+    from kafkaops.coord.checkpoints import CheckpointStore
+    from kafkaops.coord.session import Coordinator
+
+    coord = Coordinator(_zk_hosts(zookeeper), root, auth=_zk_auth(auth)).start()
+    return CheckpointStore(coord)
+
+
+@demo_app.command("aggregate")
+def demo_aggregate(
+    topic: Annotated[str, typer.Option("--topic", "-t", help="topic to count")],
+    job: Annotated[str, typer.Option("--job", "-j", help="job name: checkpoints live under /kafkaops/checkpoints/JOB")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSON file {key: count}, rewritten atomically")],
+    idle_exit: Annotated[float | None, typer.Option("--idle-exit", help="exit after this many seconds without new records")] = None,
+    every_records: Annotated[int, typer.Option("--every-records", help="checkpoint every N records")] = 1000,
+    every_seconds: Annotated[float, typer.Option("--every-seconds", help="... or every T seconds")] = 2.0,
+    bootstrap: BootstrapOpt = None,
+    zookeeper: ZkHostsOpt = None,
+    zk_root: ZkRootOpt = "/kafkaops",
+    zk_auth: ZkAuthOpt = None,
+) -> None:
+    """Count records per key, exactly once across crashes (checkpointed consumer)."""
+    from kafkaops.aggregate import run_aggregate
+
+    bs = bootstrap or str(_local_cluster().bootstrap_servers)
+    result = run_aggregate(bs, _zk_hosts(zookeeper), topic, job, output, idle_exit=idle_exit,
+                           every_records=every_records, every_seconds=every_seconds,
+                           zk_root=zk_root, zk_auth=_zk_auth(zk_auth))
+    resumed = f"resumed from {result.resumed_from}" if result.resumed_from else "fresh start"
+    out.print(f"job {job}: {result.records} records counted in this run ({resumed}); "
+              f"{result.total} records over {result.keys} keys in {output}; "
+              f"{result.checkpoints} checkpoints, last {result.last_checkpoint}", highlight=False, soft_wrap=True)
+
+
+@checkpoint_app.command("list")
+def checkpoint_list(
+    job: Annotated[str | None, typer.Argument(help="job (omit to list jobs)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    zookeeper: ZkHostsOpt = None,
+    zk_root: ZkRootOpt = "/kafkaops",
+    zk_auth: ZkAuthOpt = None,
+) -> None:
+    """The checkpoints of JOB, oldest first (* marks the one the job resumes from)."""
+    store = _checkpoint_store(zookeeper, zk_root, zk_auth)
+    try:
+        if job is None:
+            jobs = store.jobs()
+            if as_json:
+                out.print_json(data=jobs)
+            else:
+                for name in jobs:
+                    out.print(name, highlight=False)
+            return
+        infos = store.list(job)
+        owner = store.owner(job)
+    finally:
+        store.coordinator.stop()
+    if as_json:
+        out.print_json(data=[_checkpoint_doc(i) for i in infos])
+        return
+    table = Table(title=f"checkpoints of {job}" + (f" (epoch {owner[0]}, owner {owner[1]})" if owner else ""))
+    for col in ("", "id", "created (UTC)", "epoch", "partitions", "records", "state"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row("*" if i.latest else "", i.id, _utc(i.created), str(i.epoch), str(len(i.offsets)),
+                      str(sum(i.offsets.values())), _state_desc(i))
+    out.print(table)
+
+
+@checkpoint_app.command("show")
+def checkpoint_show(
+    job: Annotated[str, typer.Argument(help="job")],
+    checkpoint_id: Annotated[str | None, typer.Argument(help="checkpoint id (default: the job's current one)")] = None,
+    state_file: Annotated[Path | None, typer.Option("--state-to", help="write the state bytes to this file ('-' = stdout)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    zookeeper: ZkHostsOpt = None,
+    zk_root: ZkRootOpt = "/kafkaops",
+    zk_auth: ZkAuthOpt = None,
+) -> None:
+    """One checkpoint: offsets per partition, metadata, state size (verified by SHA-256)."""
+    from kafkaops.coord.checkpoints import CheckpointNotFoundError
+
+    store = _checkpoint_store(zookeeper, zk_root, zk_auth)
+    try:
+        ckpt = store.get(job, checkpoint_id) if checkpoint_id else store.latest(job)
+    finally:
+        store.coordinator.stop()
+    if ckpt is None:
+        raise CheckpointNotFoundError(f"job {job!r} has no checkpoints")
+    if state_file is not None:
+        if str(state_file) == "-":
+            sys.stdout.buffer.write(ckpt.state or b"")
+            sys.stdout.flush()
+            return
+        state_file.write_bytes(ckpt.state or b"")
+    if as_json:
+        out.print_json(data=_checkpoint_doc(ckpt.info))
+        return
+    i = ckpt.info
+    out.print(f"[bold]{i.id}[/] of {job}{' (current)' if i.latest else ''}: epoch {i.epoch}, "
+              f"created {_utc(i.created)} UTC, state {_state_desc(i)}", highlight=False)
+    if i.metadata:
+        out.print(f"metadata: {json.dumps(i.metadata, sort_keys=True)}", highlight=False)
+    table = Table(title="offsets (next record to process)")
+    for col in ("topic", "partition", "offset"):
+        table.add_column(col)
+    for (t, p), o in sorted(i.offsets.items()):
+        table.add_row(t, str(p), str(o))
+    out.print(table)
+
+
+@checkpoint_app.command("restore")
+def checkpoint_restore(
+    job: Annotated[str, typer.Argument(help="job")],
+    checkpoint_id: Annotated[str, typer.Argument(help="the checkpoint the job resumes from")],
+    zookeeper: ZkHostsOpt = None,
+    zk_root: ZkRootOpt = "/kafkaops",
+    zk_auth: ZkAuthOpt = None,
+) -> None:
+    """Point JOB at CHECKPOINT_ID; a running instance is fenced and must be restarted."""
+    store = _checkpoint_store(zookeeper, zk_root, zk_auth)
+    try:
+        epoch = store.restore(job, checkpoint_id, owner="kafkaops checkpoint restore")
+    finally:
+        store.coordinator.stop()
+    out.print(f"job {job} now resumes from {checkpoint_id} (epoch {epoch}; running instances are fenced)", highlight=False)
+
+
+@checkpoint_app.command("prune")
+def checkpoint_prune(
+    job: Annotated[str, typer.Argument(help="job")],
+    keep: Annotated[int, typer.Option("--keep", "-k", help="checkpoints to keep (the current one is always kept)")] = 5,
+    zookeeper: ZkHostsOpt = None,
+    zk_root: ZkRootOpt = "/kafkaops",
+    zk_auth: ZkAuthOpt = None,
+) -> None:
+    """Delete all but the newest KEEP checkpoints of JOB, and orphaned state chunks."""
+    store = _checkpoint_store(zookeeper, zk_root, zk_auth)
+    try:
+        deleted = store.prune(job, keep=keep)
+    finally:
+        store.coordinator.stop()
+    out.print(f"job {job}: deleted {len(deleted)} checkpoint(s)" + (f" ({deleted[0]} .. {deleted[-1]})" if deleted else ""),
+              highlight=False)
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
+def _state_desc(i: Any) -> str:
+    if i.state_size is None:
+        return "none"
+    how = f", {i.codec}" if i.codec != "none" else ""
+    how += f", {i.chunks} chunks" if i.chunks else ""
+    return f"{i.state_size} B{how}"
+
+
+def _checkpoint_doc(i: Any) -> dict[str, Any]:
+    return {
+        "job": i.job, "id": i.id, "current": i.latest, "epoch": i.epoch, "created": i.created,
+        "offsets": [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(i.offsets.items())],
+        "metadata": i.metadata, "state_size": i.state_size, "state_sha256": i.state_sha256,
+        "codec": i.codec, "chunks": i.chunks,
+    }
+# ---- end coordinator & checkpoints (issue 5) -----------------------------
+
+
+def _not_librdkafka(record: logging.LogRecord) -> bool:
+    """librdkafka reports every refused connection to a dead broker; the CLI shows
+    outcomes instead, unless KAFKAOPS_LOG_LEVEL asks for the details."""
+    return not (isinstance(record.args, tuple) and len(record.args) == 3 and str(record.args[1]).startswith("rdkafka#"))
+
+
 def main() -> None:
+    level = os.environ.get("KAFKAOPS_LOG_LEVEL")
     logging.basicConfig(
-        level=os.environ.get("KAFKAOPS_LOG_LEVEL", "WARNING").upper(),
+        level=(level or "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("kazoo.client").setLevel(logging.ERROR)  # reconnect chatter
+    if level is None:
+        logging.getLogger("kazoo.client").setLevel(logging.ERROR)  # reconnect chatter
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_not_librdkafka)
     try:
         app()
     except KafkaopsError as exc:
