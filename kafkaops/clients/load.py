@@ -3,11 +3,15 @@
 The main signal is *in flight*: records handed to the producer and not yet
 acknowledged, counted per partition and per leader from the produce and delivery
 callbacks. By Little's law it grows with both the send rate and the broker's
-latency, so a slow or paused leader accumulates in-flight records within
-milliseconds, long before any statistics arrive. librdkafka statistics
-(``statistics.interval.ms``: per broker ``outbuf_msg_cnt``, ``waitresp_msg_cnt``,
-``rtt``) can be blended in with weights (off by default: they are up to one interval
-old, and they also count records this tracker did not place).
+latency, so a slow leader accumulates in-flight records. A second, faster signal is
+*stalled*: a leader with records in flight and no delivery report for ``stall_s``
+(the role of the Java producer's ``partitioner.availability.timeout.ms``, KIP-794)
+counts as loaded beyond every leader that makes progress, so a frozen broker (GC
+pause, hung disk) stops receiving records within ``stall_s`` even when the whole
+cluster is slow. librdkafka statistics (``statistics.interval.ms``: per broker
+``outbuf_msg_cnt``, ``waitresp_msg_cnt``, ``rtt``) can be blended in with weights
+(off by default: they are up to one interval old and also count records this tracker
+did not place).
 
 Thread-safe: one lock around every update; counts never go below zero.
 """
@@ -16,24 +20,38 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kafkaops.clients.metadata import TopicView
 
+STALLED = 1e9
+"""Added to a stalled leader's load: it ranks after every leader that makes progress."""
+
 
 class LoadTracker:
-    """In-flight counts per (topic, partition) and per leader, plus optional stats blending."""
+    """In-flight counts per (topic, partition) and per leader, stall detection, optional stats blending."""
 
-    def __init__(self, stats_weight: float = 0.0, rtt_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        stats_weight: float = 0.0,
+        rtt_weight: float = 0.0,
+        stall_s: float | None = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stats_weight = stats_weight
         """Weight of the broker's queued records from statistics (outbuf + waitresp)."""
         self.rtt_weight = rtt_weight
         """Load added per millisecond of the broker's average round-trip time (statistics)."""
+        self.stall_s = stall_s
+        """A leader with records in flight and no delivery report for this long is stalled (None: off)."""
+        self.clock = clock
         self.lock = threading.Lock()
         self._partition: dict[str, list[int]] = {}
         self._leaders: dict[str, tuple[int, ...]] = {}
         self._leader: dict[int, int] = {}
+        self._progress: dict[int, float] = {}
         self._stats_load: dict[int, float] = {}
 
     # ------------------------------------------------------------------ updates
@@ -46,12 +64,14 @@ class LoadTracker:
             elif len(counts) < view.partition_count:
                 counts.extend([0] * (view.partition_count - len(counts)))
             old = self._leaders.get(view.topic, ())
+            now = self.clock()
             for p, n in enumerate(counts):
                 before = old[p] if p < len(old) else -1
                 after = view.leaders[p] if p < len(view.leaders) else -1
                 if n and before != after:
                     self._add(before, -n)
                     self._add(after, n)
+                    self._progress[after] = now
             self._leaders[view.topic] = view.leaders
 
     def sent(self, topic: str, partition: int) -> None:
@@ -66,40 +86,55 @@ class LoadTracker:
             return
         counts[partition] += 1
         leader = self._leaders[topic][partition]
-        self._leader[leader] = self._leader.get(leader, 0) + 1
+        n = self._leader.get(leader, 0)
+        if not n:
+            self._progress[leader] = self.clock()  # busy from now on: the stall clock starts
+        self._leader[leader] = n + 1
 
     def done(self, topic: str, partition: int) -> None:
         """A record for this partition was acknowledged or failed (or never sent)."""
+        now = self.clock()
         with self.lock:
             counts = self._partition.get(topic)
             if counts is None or partition < 0 or partition >= len(counts) or counts[partition] <= 0:
                 return
             counts[partition] -= 1
-            self._add(self._leaders[topic][partition], -1)
+            leader = self._leaders[topic][partition]
+            self._add(leader, -1)
+            self._progress[leader] = now
 
     def on_stats(self, stats: str | Mapping[str, Any]) -> None:
         """Take librdkafka statistics JSON: per broker queued records and rtt (microseconds)."""
         data = json.loads(stats) if isinstance(stats, str) else stats
         loads: dict[int, float] = {}
-        for b in data.get("brokers", {}).values():
-            node = int(b.get("nodeid", -1))
-            if node < 0:
-                continue
-            queued = float(b.get("outbuf_msg_cnt", 0)) + float(b.get("waitresp_msg_cnt", 0))
-            rtt_ms = float((b.get("rtt") or {}).get("avg", 0)) / 1000.0
-            loads[node] = self.stats_weight * queued + self.rtt_weight * rtt_ms
+        if self.stats_weight or self.rtt_weight:
+            for b in data.get("brokers", {}).values():
+                node = int(b.get("nodeid", -1))
+                if node < 0:
+                    continue
+                queued = float(b.get("outbuf_msg_cnt", 0)) + float(b.get("waitresp_msg_cnt", 0))
+                rtt_ms = float((b.get("rtt") or {}).get("avg", 0)) / 1000.0
+                loads[node] = self.stats_weight * queued + self.rtt_weight * rtt_ms
         with self.lock:
             self._stats_load = loads
 
     # ------------------------------------------------------------------ choices
+    def _load_locked(self, broker: int, now: float) -> float:
+        n = self._leader.get(broker, 0)
+        load = n + self._stats_load.get(broker, 0.0) if self._stats_load else float(n)
+        if n and self.stall_s is not None and now - self._progress.get(broker, now) > self.stall_s:
+            load += STALLED
+        return load
+
     def pick(self, view: TopicView, tick: int) -> int:
         """The least-loaded leader's least-loaded available partition, counted as sent.
 
-        Leaders are scanned starting at ``tick`` (mod their number) and partitions of
-        the chosen leader likewise, keeping the first strict minimum: ties go round robin.
+        Ties go round robin: the leader (and partition) at position ``tick`` of the
+        rotation wins when it is among the least loaded, else the first of them.
         """
         leaders = view.leader_ids
         topic = view.topic
+        now = self.clock()
         with self.lock:
             counts = self._partition.get(topic)
             if not leaders or counts is None:
@@ -107,40 +142,36 @@ class LoadTracker:
                 p = choices[tick % len(choices)]
                 self.sent_locked(topic, p)
                 return p
-            leader_load = self._leader
-            stats = self._stats_load
-            n = len(leaders)
-            best = leaders[tick % n]
-            best_load = leader_load.get(best, 0) + stats.get(best, 0.0)
-            for j in range(1, n):
-                b = leaders[(tick + j) % n]
-                load = leader_load.get(b, 0) + stats.get(b, 0.0)
-                if load < best_load:
-                    best, best_load = b, load
+            load = self._load_locked
+            loads = [load(b, now) for b in leaders]
+            low = min(loads)
+            k = tick % len(loads)
+            best = leaders[k] if loads[k] == low else leaders[loads.index(low)]
             parts = view.by_leader[best]
-            m = len(parts)
-            p = parts[tick % m]
-            if m > 1:
-                low = counts[p]
-                for j in range(1, m):
-                    q = parts[(tick + j) % m]
-                    if counts[q] < low:
-                        p, low = q, counts[q]
+            p = parts[tick % len(parts)]
+            if len(parts) > 1:
+                inflight = [counts[q] for q in parts]
+                least = min(inflight)
+                if counts[p] != least:
+                    p = parts[inflight.index(least)]
             counts[p] += 1
-            leader_load[best] = leader_load.get(best, 0) + 1
+            n = self._leader.get(best, 0)
+            if not n:
+                self._progress[best] = now
+            self._leader[best] = n + 1
             return p
 
     def pick_of_two(self, view: TopicView, a: int, b: int) -> int:
         """Power of two choices: of partitions ``a`` and ``b``, the one whose leader
         (then the partition itself) has less load, counted as sent; ``a`` on a tie."""
         topic = view.topic
+        now = self.clock()
         with self.lock:
             counts = self._partition.get(topic)
             if counts is None:
                 return a
-            la, lb = view.leaders[a], view.leaders[b]
-            sa = self._leader.get(la, 0) + self._stats_load.get(la, 0.0)
-            sb = self._leader.get(lb, 0) + self._stats_load.get(lb, 0.0)
+            sa = self._load_locked(view.leaders[a], now)
+            sb = self._load_locked(view.leaders[b], now)
             p = b if (sb, counts[b]) < (sa, counts[a]) else a
             self.sent_locked(topic, p)
             return p
@@ -154,12 +185,13 @@ class LoadTracker:
         return self._leader.get(broker, 0)
 
     def leader_load(self, broker: int) -> float:
-        """The score LeastLoaded minimises: in flight plus the weighted statistics."""
-        return self._leader.get(broker, 0) + self._stats_load.get(broker, 0.0)
+        """The score LeastLoaded minimises: in flight, weighted statistics, and the stall penalty."""
+        with self.lock:
+            return self._load_locked(broker, self.clock())
 
-    def partition_counts(self, topic: str) -> list[int]:
-        """The topic's in-flight counts (callers must hold :attr:`lock` to use it while others write)."""
-        return self._partition.get(topic, [])
+    def stalled(self) -> set[int]:
+        """Leaders with records in flight and no delivery report for ``stall_s``."""
+        return {b for b in list(self._leader) if self.leader_load(b) >= STALLED}
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:

@@ -10,7 +10,18 @@ from kafkaops.clients.load import LoadTracker
 from kafkaops.clients.partitioners import LeastLoaded
 
 
+class Clock:
+    """A clock that only moves when told: no test depends on how fast this machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def least_loaded(leaders: tuple[int, ...], **kwargs: object) -> LeastLoaded:
+    kwargs.setdefault("load", LoadTracker(clock=Clock()))
     ll = LeastLoaded(**kwargs)  # type: ignore[arg-type]
     ll.metadata.set_leaders("t", leaders, set(leaders))
     return ll
@@ -52,6 +63,35 @@ def test_a_slow_leader_stops_getting_records() -> None:
     assert ll.load.leader_inflight(1) == counts[0] + counts[3]
 
 
+def test_a_stalled_leader_is_avoided_even_with_fewer_records_in_flight() -> None:
+    clock = Clock()
+    ll = least_loaded((1, 2, 3), load=LoadTracker(stall_s=0.25, clock=clock))
+    assert sorted(ll.partition("t", None) for _ in range(3)) == [0, 1, 2]
+    for _ in range(20):  # leaders 2 and 3 carry more, but they acknowledge
+        for p in (1, 2):
+            ll.load.sent("t", p)
+    clock.now += 0.2
+    deliver(ll, 1)
+    deliver(ll, 2)
+    assert ll.partition("t", None) == 0  # leader 1 has the fewest in flight, not stalled yet
+    clock.now += 0.1  # leader 1: records in flight, no delivery report for 0.3 s
+    deliver(ll, 1)
+    deliver(ll, 2)
+    assert ll.load.stalled() == {1}
+    assert 0 not in {ll.partition("t", None) for _ in range(10)}
+    deliver(ll, 0)  # progress again
+    assert ll.load.stalled() == set()
+    assert ll.partition("t", None) == 0
+
+
+def test_a_leader_that_was_idle_is_not_stalled() -> None:
+    clock = Clock()
+    ll = least_loaded((1, 2), load=LoadTracker(stall_s=0.25, clock=clock))
+    clock.now += 60  # nothing sent for a minute
+    assert ll.partition("t", None) == 0
+    assert ll.load.stalled() == set()
+
+
 def test_ties_are_broken_round_robin() -> None:
     ll = least_loaded((1, 2, 3, 1, 2, 3))
     seen = []
@@ -84,7 +124,7 @@ def test_counts_never_go_negative_and_release_undoes_a_placement() -> None:
 
 
 def test_statistics_can_be_blended_in() -> None:
-    ll = least_loaded((1, 2, 3), load=LoadTracker(stats_weight=1.0, rtt_weight=0.0))
+    ll = least_loaded((1, 2, 3), load=LoadTracker(stats_weight=1.0, rtt_weight=0.0, clock=Clock()))
     stats = {
         "brokers": {
             "a/1": {"nodeid": 1, "state": "UP", "outbuf_msg_cnt": 50, "waitresp_msg_cnt": 50, "rtt": {"avg": 900}},
@@ -96,7 +136,7 @@ def test_statistics_can_be_blended_in() -> None:
     assert ll.load.leader_load(1) == 100
     picks = Counter(ll.partition("t", None) for _ in range(60))
     assert picks[0] == 0 and picks[1] > picks[2] > 0
-    rtt = least_loaded((1, 2), load=LoadTracker(rtt_weight=1.0))
+    rtt = least_loaded((1, 2), load=LoadTracker(rtt_weight=1.0, clock=Clock()))
     stats["brokers"]["a/1"]["rtt"] = {"avg": 50_000}  # 50 ms
     rtt.on_stats(stats)
     assert rtt.load.leader_load(1) == 50.0
