@@ -1,0 +1,134 @@
+"""Crash test: `kafkaops demo aggregate` is SIGKILLed several times at random moments while
+50,000 keyed records are produced; after the last restart its counts equal the true
+counts exactly (nothing lost, nothing counted twice)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from kafkaops.coord.checkpoints import CheckpointStore
+from kafkaops.coord.session import Coordinator
+from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.plugin import TopicFactory
+
+log = logging.getLogger(__name__)
+
+RECORDS = 50_000
+KILLS = 5
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def produce(bootstrap: str, topic: str, seed: int, truth: Counter[str], done: threading.Event) -> None:
+    """50,000 records over 100 keys, in batches spread over ~15 s; acks=all, idempotent."""
+    rng = random.Random(seed)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                         "linger.ms": 5, "logger": log})
+    failures: list[str] = []
+
+    def delivered(err: object, msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    try:
+        for batch in range(100):
+            for _ in range(RECORDS // 100):
+                key = f"key-{rng.randrange(100):03d}"
+                producer.produce(topic, key=key.encode(), value=b"ignored", on_delivery=delivered)
+                truth[key] += 1
+            producer.poll(0)
+            time.sleep(0.15)
+        assert producer.flush(60) == 0 and not failures, failures
+    finally:
+        done.set()
+
+
+def start_aggregate(cluster: LocalCluster, topic: str, job: str, root: str, output: Path, log_file: Path,
+                    idle_exit: float | None = None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "kafkaops.cli", "demo", "aggregate", "--topic", topic, "--job", job,
+           "--output", str(output), "--every-records", "500", "--every-seconds", "1",
+           "-b", cluster.bootstrap_servers, "-z", cluster.zk_hosts, "--zk-root", root]
+    if idle_exit is not None:
+        cmd += ["--idle-exit", str(idle_exit)]
+    env = {**os.environ, "KAFKAOPS_LOG_LEVEL": "INFO"}
+    with log_file.open("ab") as f:
+        return subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+
+
+def test_aggregate_is_exactly_once_across_sigkills(
+    kafka_cluster: LocalCluster, kafka_topic: TopicFactory, tmp_path: Path
+) -> None:
+    topic = kafka_topic(partitions=3, prefix="crash")
+    job = f"crash-{uuid.uuid4().hex[:6]}"
+    root = f"/kafkaops-test-{uuid.uuid4().hex[:8]}"
+    output, log_file = tmp_path / "counts.json", tmp_path / "aggregate.log"
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    log.info("crash test seed %d (logs in %s)", seed, log_file)
+    truth: Counter[str] = Counter()
+    produced = threading.Event()
+    producer = threading.Thread(target=produce, args=(kafka_cluster.bootstrap_servers, topic, seed, truth, produced))
+    producer.start()
+
+    coord = Coordinator(kafka_cluster.zk_hosts, root).start()
+    store = CheckpointStore(coord)
+
+    def current() -> str | None:
+        latest = store.latest(job)
+        return latest.id if latest else None
+
+    kills = 0
+    try:
+        while kills < KILLS:
+            before = current()
+            proc = start_aggregate(kafka_cluster, topic, job, root, output, log_file)
+            try:
+                # kill at a random moment after this instance has saved a checkpoint of its own
+                wait_until(lambda: current() != before or proc.poll() is not None, 90, "aggregate progress")
+                assert proc.poll() is None, f"aggregate exited early (rc {proc.returncode}); see {log_file}"
+                time.sleep(rng.uniform(0.0, 1.5))
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(30)
+            kills += 1
+        producer.join(120)
+        assert produced.is_set() and not producer.is_alive()
+
+        final = start_aggregate(kafka_cluster, topic, job, root, output, log_file, idle_exit=5)
+        assert final.wait(180) == 0, f"final run failed; see {log_file}"
+        counts = json.loads(output.read_text())
+        assert sum(truth.values()) == RECORDS
+        assert counts == dict(truth), (
+            f"seed {seed}: {sum(counts.values())} counted vs {RECORDS} produced; "
+            f"differing keys: {sorted(k for k in truth if counts.get(k) != truth[k])[:10]}")
+
+        latest = store.latest(job)
+        assert latest is not None and latest.epoch == KILLS + 1  # each restart claimed the job
+        assert json.loads(latest.state or b"{}") == dict(truth)
+        assert sum(latest.offsets.values()) == RECORDS
+    finally:
+        produced.wait(120)
+        producer.join(120)
+        coord.client.delete(root, recursive=True)
+        coord.stop()
