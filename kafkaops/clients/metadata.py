@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 DOWN_STATES = frozenset({"DOWN", "TRY_CONNECT"})
 """librdkafka broker states that mean the connection failed (CONNECT/INIT may be a first connect)."""
+QUIET_DOWN_US = 15_000_000
+"""A broker DOWN for longer than librdkafka's longest reconnect backoff (10 s) is not being retried:
+the connection went idle and was closed. A dead broker that librdkafka retries changes state sooner."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class MetadataCache:
     changes, e.g. so a load tracker can move in-flight counts to a new leader.
     """
 
-    def __init__(self, refresh_interval_s: float = 5.0, request_timeout_s: float = 5.0) -> None:
+    def __init__(self, refresh_interval_s: float = 5.0, request_timeout_s: float = 10.0) -> None:
         self.refresh_interval_s = refresh_interval_s
         self.request_timeout_s = request_timeout_s
         self._client: Any = None
@@ -133,7 +136,12 @@ class MetadataCache:
             node = int(b.get("nodeid", -1))
             if node < 0:
                 continue  # bootstrap entries
-            if b.get("state") in DOWN_STATES or (b.get("state") not in ("UP", "INIT") and b.get("disconnects", 0) > 0):
+            state = b.get("state")
+            if state in ("UP", "INIT"):
+                continue
+            if state == "DOWN" and b.get("stateage", 0) > QUIET_DOWN_US:
+                continue  # an idle connection closed long ago, not a broker refusing us: let records reconnect it
+            if state in DOWN_STATES or b.get("disconnects", 0) > 0:
                 down.add(node)
         if down != self._stats_down:
             log.info("broker connection states changed: down %s", sorted(down))

@@ -98,6 +98,11 @@ def test_connecting_brokers_are_not_down_but_failed_connections_are() -> None:
     assert md.down_brokers == {1, 2}
     view = md.view("t")
     assert view is not None and view.available == (2, 5)
+    idle = json.loads(stats({1: "DOWN", 2: "UP", 3: "UP"}))
+    for b in idle["brokers"].values():
+        b["stateage"] = 60_000_000  # closed a minute ago and not retried: an idle connection
+    md.on_stats(idle)
+    assert md.down_brokers == frozenset()
 
 
 def test_no_available_partition_falls_back_to_all_of_them() -> None:
