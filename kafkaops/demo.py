@@ -93,6 +93,98 @@ def run(cluster: LocalCluster, messages: int = 1000) -> Iterator[Step]:
     )
     cluster.start_broker(victim)
     yield Step("restart broker", f"broker {victim} is back with the same id and data")
+    yield from checkpoint_steps(cluster, messages)  # issue 5
+
+
+# ---- coordinator & checkpoints (issue 5) ---------------------------------
+def checkpoint_steps(cluster: LocalCluster, messages: int = 1000) -> Iterator[Step]:
+    """The order consumer (``kafkaops demo aggregate``: orders counted per customer) is
+    SIGKILLed mid-stream and restarted; it resumes from its ZooKeeper checkpoint and
+    its counts equal the orders produced exactly."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+    from collections import Counter
+    from pathlib import Path
+
+    from kafkaops.coord.checkpoints import CheckpointStore
+    from kafkaops.coord.session import Coordinator
+
+    bootstrap = cluster.bootstrap_servers
+    topic = f"demo-orders-{uuid.uuid4().hex[:6]}"
+    job = f"demo-{topic}"
+    create_topic(bootstrap, topic, partitions=3, replication_factor=min(3, len(cluster.brokers)))
+    total = max(2 * messages, 2000)
+    truth: Counter[str] = Counter()
+    workdir = Path(tempfile.mkdtemp(prefix="kafkaops-demo-"))
+    output = workdir / "orders-per-customer.json"
+
+    def produce_orders() -> None:
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                             "logger": log})
+        for i in range(total):
+            customer = f"customer-{(i * 7919) % 13:02d}"
+            producer.produce(topic, key=customer.encode(), value=f'{{"order": {i}}}'.encode())
+            truth[customer] += 1
+            if i % 100 == 99:
+                producer.poll(0)
+                time.sleep(0.02)  # a steady stream, so the kill lands mid-stream
+        producer.flush(60)
+
+    def aggregate(idle_exit: float | None) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "kafkaops.cli", "demo", "aggregate", "--topic", topic, "--job", job,
+               "--output", str(output), "--every-records", "200", "--every-seconds", "1",
+               "-b", bootstrap, "-z", cluster.zk_hosts]
+        if idle_exit is not None:
+            cmd += ["--idle-exit", str(idle_exit)]
+        with (workdir / "aggregate.log").open("ab") as logf:
+            return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    coord = Coordinator(cluster.zk_hosts).start()
+    store = CheckpointStore(coord)
+    try:
+        producer = threading.Thread(target=produce_orders, daemon=True)
+        producer.start()
+        proc = aggregate(None)
+        deadline = time.monotonic() + 60
+        first = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            first = store.latest(job)
+            if first is not None and sum(first.offsets.values()) > 0:
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        if first is None:
+            yield Step("order consumer checkpoints", f"no checkpoint within 60s; see {workdir}/aggregate.log", False)
+            return
+        killed_at = store.latest(job)
+        assert killed_at is not None
+        yield Step("order consumer checkpoints",
+                   f"`kafkaops demo aggregate` counts orders per customer on {topic}; checkpoint "
+                   f"{first.id} in ZooKeeper: offsets + counts, one fenced transaction")
+        yield Step("kill order consumer",
+                   f"SIGKILL mid-stream; last checkpoint {killed_at.id} covers "
+                   f"{sum(killed_at.offsets.values())} of {total} orders (epoch {killed_at.epoch})")
+        producer.join(120)
+        proc = aggregate(idle_exit=3.0)
+        rc = proc.wait(180)
+        counts = json.loads(output.read_text()) if output.exists() else {}
+        latest = store.latest(job)
+        exact = rc == 0 and counts == dict(truth)
+        yield Step("order consumer resumes",
+                   f"restarted from {killed_at.id}, epoch {latest.epoch if latest else '?'}; "
+                   f"{sum(counts.values())} orders counted over {len(counts)} customers vs {sum(truth.values())} "
+                   f"produced: {'exact, nothing lost or counted twice' if exact else 'MISMATCH'}",
+                   exact)
+        store.delete_job(job)
+    finally:
+        coord.stop()
+# ---- end coordinator & checkpoints (issue 5) -----------------------------
 
 
 class DemoFailed(KafkaopsError):
