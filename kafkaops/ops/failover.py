@@ -207,6 +207,7 @@ class FailoverPolicy:
         self.election_window = election_window
         self.election_retry = 5.0
         self._last_election: dict[int, float] = {}
+        self._elected: dict[int, set[TP]] = {}
         self._lock = threading.Lock()
         self._actions: list[Action] = []
         self._down_since: dict[int, float] = {}
@@ -394,8 +395,11 @@ class FailoverPolicy:
                 self._returned.pop(b)
                 continue
             tps = preferred_election_candidates(health, [b])
-            if tps and now - self._last_election.get(b, 0.0) >= self.election_retry:
+            tried = self._elected.setdefault(b, set())
+            retry = now - self._last_election.get(b, 0.0) >= self.election_retry
+            if tps and (retry or set(tps) - tried):  # new candidates at once, failed ones again later
                 self._last_election[b] = now
+                tried.update(tps)
                 self._elect(health, tps, f"broker {b} is back and in sync")
                 if self.dry_run:
                     self._returned.pop(b)  # report once: a dry run changes nothing to wait for
@@ -403,6 +407,7 @@ class FailoverPolicy:
             pending = [p for p in health.partitions.values() if p.preferred_leader == b and p.leader != b]
             if not pending or now - since > self.election_window:
                 self._returned.pop(b)
+                self._elected.pop(b, None)
 
     def _elect(self, health: ClusterHealth, tps: list[TP], why: str) -> None:
         if not tps:
