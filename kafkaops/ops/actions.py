@@ -275,12 +275,14 @@ def elect_preferred_leaders(ctx: ActionContext, *, topics: list[str] | None = No
 Assignment = dict[tuple[str, int], list[int]]
 
 
-def _execute_moves(ctx: ActionContext, current: Assignment, target: Assignment, throttle: int, timeout: float) -> int:
-    """Submit the changed partitions, throttled; wait until done; always clear the throttle."""
+def _execute_moves(
+    ctx: ActionContext, current: Assignment, target: Assignment, throttle: int, timeout: float, live: Iterable[int]
+) -> int:
+    """Submit the changed partitions, throttled (on the live brokers); wait until done; always clear the throttle."""
     moves = {tp: r for tp, r in target.items() if r != current[tp]}
     if not moves:
         return 0
-    brokers = {b for tp in moves for b in current[tp] + moves[tp]}
+    brokers = {b for tp in moves for b in current[tp] + moves[tp]} & set(live)
     topics = {t for t, _ in moves}
     reassign.set_throttle(
         ctx.bootstrap_servers, throttle, brokers, {tp: (current[tp], r) for tp, r in moves.items()}, timeout=30.0
@@ -392,7 +394,7 @@ def reassign_off_broker(
     h = cluster_health(ctx.bootstrap_servers)
     current = _current_assignment(h, None)
     target = plan_off_broker(current, broker, h.live_brokers)
-    moved = _execute_moves(ctx, current, target, throttle, timeout)
+    moved = _execute_moves(ctx, current, target, throttle, timeout, h.live_brokers)
     return f"moved {moved} partition(s) off broker {broker} onto {sorted(h.live_brokers - {broker})}"
 
 
@@ -406,7 +408,7 @@ def rebalance(
     if topics and not current:
         raise ActionError(f"unknown topic(s): {', '.join(topics)}")
     target = plan_balanced(current, h.live_brokers)
-    moved = _execute_moves(ctx, current, target, throttle, timeout)
+    moved = _execute_moves(ctx, current, target, throttle, timeout, h.live_brokers)
     changed = [tp for tp in target if target[tp] != current[tp]]
     if changed:
         result = reassign.elect_preferred_leaders(ctx.bootstrap_servers, changed)
