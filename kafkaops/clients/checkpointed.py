@@ -155,8 +155,9 @@ class CheckpointedConsumer(Generic[T, S]):
     def poll(self, timeout: float = 1.0) -> ConsumerRecord[T] | None:
         """The next record or None; the records returned before count as processed
         (their effect is in ``state``) and may be checkpointed now."""
-        record = self.consumer.poll(0 if self._stop.is_set() else timeout)
+        self.consumer.ack()  # the records returned before are in the state now
         self.maybe_checkpoint()
+        record = self.consumer.poll(0 if self._stop.is_set() else timeout)
         if record is not None:
             self.records_since_checkpoint += 1
         return record
@@ -195,7 +196,9 @@ class CheckpointedConsumer(Generic[T, S]):
         return {**self._offsets, **self.consumer.processed_offsets()}
 
     def checkpoint(self) -> str:
-        """Save state + offsets now (FencedError if another instance took the job)."""
+        """Save state + offsets now; every record returned so far must be in ``state``.
+        FencedError (and the consumer stops) if another instance took the job."""
+        self.consumer.ack()
         offsets = self.offsets()
         data = self.dump(self.state)
         try:
