@@ -187,6 +187,12 @@ class CheckpointedConsumer(Generic[T, S]):
         if self.records_since_checkpoint >= self.every_records or (
             self.records_since_checkpoint and time.monotonic() - self._last_checkpoint >= self.every_seconds
         ):
+            if not self.store.coordinator.writable:
+                # ZooKeeper connection suspended: keep consuming, checkpoint once it is back
+                if time.monotonic() - self._last_checkpoint >= self.every_seconds:
+                    log.warning("job %s: ZooKeeper not writable, checkpoint deferred", self.job)
+                    self._last_checkpoint = time.monotonic()
+                return None
             return self.checkpoint()
         return None
 
