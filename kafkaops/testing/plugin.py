@@ -7,18 +7,32 @@ Fixtures:
 - ``cluster_factory``: start clusters of any shape (4 brokers, 3 ZooKeeper nodes...).
 
 Nothing starts unless a test asks for a fixture.
+
+Backend: local JVM processes (default) or containers (``--kafka-backend=containers`` or
+``KAFKAOPS_BACKEND=containers``; see :mod:`kafkaops.testing.containers`), where the
+cluster fixtures return a ContainerCluster with the same interface (plus
+``disconnect_broker`` / ``reconnect_broker``). Tests that should also run on containers
+in CI carry the ``containers_tier`` marker.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 import pytest
 
 from kafkaops.admin import create_topic
 from kafkaops.local.cluster import LocalCluster
+
+if TYPE_CHECKING:
+    from kafkaops.testing.containers import ContainerCluster
+
+BACKEND_ENV = "KAFKAOPS_BACKEND"
+Cluster = Union[LocalCluster, "ContainerCluster"]
+"""What the cluster fixtures yield: same interface on either backend."""
 
 
 class TopicFactory(Protocol):
@@ -42,6 +56,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "containers_tier: also run in CI's containers tier (make test-containers: --kafka-backend=containers)",
+    )
+    chosen = backend(config)
+    if chosen not in ("local", "containers"):
+        raise pytest.UsageError(f"{BACKEND_ENV}={chosen!r}: use 'local' or 'containers'")
+
+
+def backend(config: pytest.Config) -> str:
+    """``--kafka-backend`` if given, else ``$KAFKAOPS_BACKEND``, else local."""
+    return str(config.getoption("--kafka-backend") or os.environ.get(BACKEND_ENV) or "local")
+
+
+def _new_cluster(config: pytest.Config, base_dir: Any, **kwargs: Any) -> Cluster:
+    """A not yet started cluster on the selected backend."""
+    if backend(config) == "containers":
+        from kafkaops.testing.containers import ContainerCluster
+
+        return ContainerCluster(base_dir, **kwargs)
+    return LocalCluster(base_dir, **kwargs)
+
+
 def _topic_factory(cluster: LocalCluster) -> TopicFactory:
     def make(
         partitions: int = 3,
@@ -57,9 +95,11 @@ def _topic_factory(cluster: LocalCluster) -> TopicFactory:
 
 
 @pytest.fixture(scope="session")
-def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def kafka_cluster(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LocalCluster]:
     """A session-wide ZooKeeper + 3-broker cluster; tests must leave it healthy."""
-    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-session"), brokers=3)
+    cluster: Any = _new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-session"), brokers=3)
     cluster.start()
     yield cluster
     cluster.destroy()
@@ -72,14 +112,17 @@ def kafka_topic(kafka_cluster: LocalCluster) -> TopicFactory:
 
 
 @pytest.fixture
-def cluster_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LocalCluster]]:
+def cluster_factory(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Callable[..., LocalCluster]]:
     """Start clusters of a test's own shape; all are destroyed after the test."""
-    started: list[LocalCluster] = []
+    started: list[Any] = []
 
     def start(**kwargs: Any) -> LocalCluster:
-        cluster = LocalCluster(tmp_path_factory.mktemp("kafka-own"), **kwargs)
+        cluster: Any = _new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-own"), **kwargs)
         started.append(cluster)
-        return cluster.start()
+        cluster.start()
+        return cluster  # type: ignore[no-any-return]
 
     yield start
     for cluster in started:

@@ -1,0 +1,684 @@
+"""ContainerCluster: the LocalCluster interface, with ZooKeeper and brokers as containers.
+
+The pytest fixtures run on it when the backend is ``containers`` (``--kafka-backend=
+containers`` or ``KAFKAOPS_BACKEND=containers``). Nodes run the ``kafkaops/kafka`` and
+``kafkaops/zookeeper`` images (``make images``; any image with the same ``KAFKA_*`` /
+``ZOOKEEPER_*`` conventions works) through testcontainers, on a private bridge network
+with fixed addresses: brokers advertise their network address, which both the test
+process (Linux routes to bridge networks) and the other brokers reach, and which a
+broker keeps across stop/start and network disconnect/reconnect. Beyond LocalCluster,
+``disconnect_broker`` / ``reconnect_broker`` cut a broker off the network (a partition).
+
+Same no-loss defaults as LocalCluster: replication factor min(3, N),
+``min.insync.replicas=2``, unclean leader election off. testcontainers' Ryuk reaper
+needs a registry image, so it is off; containers carry labels naming the owning
+process, and leftovers of dead owners are removed at the next start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import json
+import logging
+import os
+import random
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.handlers.threading import KazooTimeoutError
+
+from kafkaops.admin import admin_client
+from kafkaops.errors import ClusterError, UnknownBrokerError
+from kafkaops.local.cluster import BROKER_SESSION_TIMEOUT_MS, ZK_TICK_MS
+
+log = logging.getLogger(__name__)
+
+KAFKA_IMAGE_ENV = "KAFKAOPS_KAFKA_IMAGE"
+ZOOKEEPER_IMAGE_ENV = "KAFKAOPS_ZOOKEEPER_IMAGE"
+DEFAULT_KAFKA_IMAGE = "kafkaops/kafka:3.9.2"
+DEFAULT_ZOOKEEPER_IMAGE = "kafkaops/zookeeper:3.9.2"
+BROKER_PORT = 9092
+ZOOKEEPER_PORT = 2181
+LABEL = "org.kafkaops.cluster"
+OWNER_LABEL = "org.kafkaops.owner-pid"
+_SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
+_images_checked: set[str] = set()
+
+
+def _docker() -> Any:
+    """A docker SDK client (testcontainers' own), or a clear error when no engine answers."""
+    from testcontainers.core.config import testcontainers_config
+
+    testcontainers_config.ryuk_disabled = True  # Ryuk's image would come from a registry
+    import docker  # type: ignore[import-untyped]
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means: no usable engine
+        raise ClusterError(
+            f"no Docker engine answers ({exc}); start one (as root: compose/dockerd.sh) and build "
+            "the images (make images)"
+        ) from None
+    return client
+
+
+def to_env(prefix: str, props: dict[str, str]) -> dict[str, str]:
+    """``min.insync.replicas`` -> ``KAFKA_MIN_INSYNC_REPLICAS`` (the images' naming rule:
+    ``.`` -> ``_``, ``_`` -> ``__``, ``-`` -> ``___``, upper case)."""
+    out = {}
+    for name, value in props.items():
+        env = "".join({".": "_", "_": "__", "-": "___"}.get(ch, ch) for ch in name).upper()
+        out[prefix + env] = str(value)
+    return out
+
+
+@dataclass
+class ContainerProcess:
+    """A node's container, with the liveness/log surface of a local JVM process."""
+
+    name: str
+    container: Any = field(default=None, repr=False)
+    log_dir: Path | None = None
+
+    def _status(self) -> str:
+        if self.container is None:
+            return "absent"
+        try:
+            self.container.reload()
+        except Exception:  # noqa: BLE001 - removed meanwhile
+            return "absent"
+        return str(self.container.status)
+
+    def is_running(self) -> bool:
+        """True while the container runs (a paused one counts as running)."""
+        return self._status() in ("running", "paused")
+
+    def is_paused(self) -> bool:
+        return self._status() == "paused"
+
+    @property
+    def pid(self) -> int | None:
+        """The host pid of the container's main process (the JVM), None when stopped."""
+        if not self.is_running():
+            return None
+        pid = int(self.container.attrs["State"]["Pid"])
+        return pid or None
+
+    @property
+    def log_file(self) -> Path:
+        """The container's output so far, written to a file (as LocalCluster's logs are)."""
+        assert self.log_dir is not None
+        path = self.log_dir / f"{self.name}.log"
+        try:
+            path.write_bytes(self.container.logs(stdout=True, stderr=True))
+        except Exception as exc:  # noqa: BLE001 - container gone: say so in the file
+            path.write_text(f"logs of {self.name} unavailable: {exc}\n")
+        return path
+
+    def logs_tail(self, lines: int = 30) -> str:
+        try:
+            return str(self.container.logs(tail=lines).decode(errors="replace"))
+        except Exception as exc:  # noqa: BLE001
+            return f"(no logs: {exc})"
+
+    def wait_exit(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_running():
+                return True
+            time.sleep(0.1)
+        return False
+
+
+@dataclass
+class ContainerNode:
+    """A ZooKeeper node or Kafka broker in a container at a fixed address on the network."""
+
+    kind: str  # "zookeeper" | "broker"
+    id: int
+    ip: str
+    port: int
+    process: ContainerProcess
+    env: dict[str, str]
+    connected: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.process.name
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        """Running, not paused, and on the network."""
+        return self.connected and self.process.is_running() and not self.process.is_paused()
+
+    @property
+    def state(self) -> str:
+        if not self.process.is_running():
+            return "stopped"
+        if self.process.is_paused():
+            return "paused"
+        return "running" if self.connected else "disconnected"
+
+
+class ContainerCluster:
+    """ZooKeeper + Kafka brokers as containers; the interface of LocalCluster.
+
+    Accepts LocalCluster's keyword arguments (``base_dir`` holds container logs;
+    ``detached`` is ignored: containers die with the cluster object's owner, or are
+    removed as leftovers by the next cluster that starts).
+    """
+
+    def __init__(
+        self,
+        base_dir: Path | str | None = None,
+        *,
+        brokers: int = 3,
+        zookeepers: int = 1,
+        broker_config: dict[str, str] | None = None,
+        broker_heap_mb: int = 384,
+        zookeeper_heap_mb: int = 128,
+        chroot: str = "/kafka",
+        detached: bool = False,
+        kafka_image: str | None = None,
+        zookeeper_image: str | None = None,
+    ) -> None:
+        if brokers < 1:
+            raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
+        if zookeepers not in (1, 3, 5):
+            raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+        del detached
+        self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="kafkaops-containers-"))
+        self.chroot = chroot
+        self.broker_config = dict(broker_config or {})
+        self.broker_heap_mb = broker_heap_mb
+        self.zookeeper_heap_mb = zookeeper_heap_mb
+        self.kafka_image = kafka_image or os.environ.get(KAFKA_IMAGE_ENV, DEFAULT_KAFKA_IMAGE)
+        self.zookeeper_image = zookeeper_image or os.environ.get(ZOOKEEPER_IMAGE_ENV, DEFAULT_ZOOKEEPER_IMAGE)
+        self.cluster_id = f"{os.getpid()}-{random.getrandbits(32):08x}"
+        self.zookeepers: list[ContainerNode] = []
+        self.brokers: list[ContainerNode] = []
+        self._n_brokers = brokers
+        self._n_zookeepers = zookeepers
+        self._network: Any = None  # testcontainers Network
+        self._client: Any = None
+        self._atexit_registered = False
+
+    # ------------------------------------------------------------------ addresses
+    @property
+    def zk_hosts(self) -> str:
+        """ZooKeeper connect string without chroot (for kazoo / kafkaops' own znodes)."""
+        return ",".join(n.address for n in self.zookeepers)
+
+    @property
+    def zk_connect(self) -> str:
+        """ZooKeeper connect string with the brokers' chroot (``zookeeper.connect``)."""
+        return self.zk_hosts + self.chroot
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(n.address for n in self.brokers)
+
+    @property
+    def network_name(self) -> str | None:
+        return self._network.name if self._network is not None else None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, timeout: float = 180.0) -> ContainerCluster:
+        """Create the network and containers; wait until every broker serves metadata."""
+        from docker.types import IPAMConfig, IPAMPool  # type: ignore[import-untyped]
+        from testcontainers.core.network import Network
+
+        self._client = _docker()
+        remove_leftovers(self._client)
+        for image in (self.zookeeper_image, self.kafka_image):
+            _require_image(self._client, image)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        if not self._atexit_registered:
+            atexit.register(self.destroy)
+            self._atexit_registered = True
+        began = time.monotonic()
+        try:
+            subnet = self._create_network(Network, IPAMConfig, IPAMPool)
+            hosts = subnet.hosts()
+            next(hosts)  # the gateway (the host side of the bridge)
+            zk_ips = [str(next(hosts)) for _ in range(self._n_zookeepers)]
+            broker_ips = [str(next(hosts)) for _ in range(self._n_brokers)]
+            self.zookeepers = [self._zookeeper_node(i + 1, ip, zk_ips) for i, ip in enumerate(zk_ips)]
+            self.brokers = [self._broker_node(i + 1, ip) for i, ip in enumerate(broker_ips)]
+            for node in self.zookeepers:
+                self._create(node)
+            self._wait_zookeeper(timeout)
+            for node in self.brokers:
+                self._create(node)
+            self.wait_brokers([b.id for b in self.brokers], timeout)
+        except BaseException:
+            self.destroy()
+            raise
+        log.info(
+            "container cluster %s up in %.1fs: bootstrap %s, zookeeper %s",
+            self.cluster_id, time.monotonic() - began, self.bootstrap_servers, self.zk_connect,
+        )
+        return self
+
+    def stop(self, graceful: bool = True, timeout: float = 30.0) -> None:
+        """Stop brokers (controlled shutdown when graceful), then ZooKeeper; keep the containers."""
+        for group in (self.brokers, self.zookeepers):
+            threads = [
+                threading.Thread(target=self._stop_node, args=(n, graceful, timeout), daemon=True) for n in group
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout + 30)
+
+    def destroy(self) -> None:
+        """Remove every container, the network and the log directory."""
+        for node in self.brokers + self.zookeepers:
+            c = node.process.container
+            if c is None:
+                continue
+            try:
+                c.remove(force=True, v=True)
+            except Exception as exc:  # noqa: BLE001 - already gone
+                log.debug("removing %s: %s", node.name, exc)
+            node.process.container = None
+        if self._network is not None:
+            try:
+                self._network.remove()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not remove network %s: %s", self._network.name, exc)
+            self._network = None
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> ContainerCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.destroy()
+
+    # ------------------------------------------------------------------ node control
+    def broker(self, broker_id: int) -> ContainerNode:
+        for node in self.brokers:
+            if node.id == broker_id:
+                return node
+        known = ", ".join(str(b.id) for b in self.brokers)
+        raise UnknownBrokerError(f"no broker {broker_id} in this cluster (brokers: {known})")
+
+    def zookeeper(self, node_id: int) -> ContainerNode:
+        for node in self.zookeepers:
+            if node.id == node_id:
+                return node
+        known = ", ".join(str(z.id) for z in self.zookeepers)
+        raise UnknownBrokerError(f"no ZooKeeper node {node_id} (nodes: {known})")
+
+    def kill_broker(self, broker_id: int) -> None:
+        """SIGKILL: the broker vanishes without controlled shutdown."""
+        self._kill(self.broker(broker_id))
+
+    def stop_broker(self, broker_id: int, timeout: float = 60.0) -> None:
+        """SIGTERM: controlled shutdown (leadership moves first), SIGKILL after timeout."""
+        self._stop_node(self.broker(broker_id), True, timeout)
+
+    def start_broker(self, broker_id: int, wait: bool = True, timeout: float = 90.0) -> None:
+        """Start a stopped broker again: same id, address and data."""
+        node = self.broker(broker_id)
+        if node.process.is_running():
+            raise ClusterError(f"broker {broker_id} is already running ({node.name})")
+        node.process.container.start()
+        log.info("started %s", node.name)
+        if wait:
+            self.wait_brokers([broker_id], timeout)
+
+    def restart_broker(self, broker_id: int, timeout: float = 90.0) -> None:
+        self.stop_broker(broker_id)
+        self.start_broker(broker_id, timeout=timeout)
+
+    def pause_broker(self, broker_id: int) -> None:
+        """Freeze the container (cgroup freezer): a long GC pause or a hung disk."""
+        self._pause(self.broker(broker_id))
+
+    def resume_broker(self, broker_id: int) -> None:
+        self._resume(self.broker(broker_id))
+
+    def disconnect_broker(self, broker_id: int) -> None:
+        """Cut the broker off the network: ZooKeeper, the other brokers and clients lose it."""
+        self._disconnect(self.broker(broker_id))
+
+    def reconnect_broker(self, broker_id: int) -> None:
+        """Put the broker back on the network at its old address."""
+        self._reconnect(self.broker(broker_id))
+
+    def kill_zookeeper(self, node_id: int) -> None:
+        self._kill(self.zookeeper(node_id))
+
+    def stop_zookeeper(self, node_id: int, timeout: float = 30.0) -> None:
+        self._stop_node(self.zookeeper(node_id), True, timeout)
+
+    def start_zookeeper(self, node_id: int) -> None:
+        node = self.zookeeper(node_id)
+        if node.process.is_running():
+            raise ClusterError(f"ZooKeeper node {node_id} is already running")
+        node.process.container.start()
+
+    def pause_zookeeper(self, node_id: int) -> None:
+        self._pause(self.zookeeper(node_id))
+
+    def resume_zookeeper(self, node_id: int) -> None:
+        self._resume(self.zookeeper(node_id))
+
+    def disconnect_zookeeper(self, node_id: int) -> None:
+        self._disconnect(self.zookeeper(node_id))
+
+    def reconnect_zookeeper(self, node_id: int) -> None:
+        self._reconnect(self.zookeeper(node_id))
+
+    def _kill(self, node: ContainerNode) -> None:
+        if node.process.is_running():
+            node.process.container.kill()
+            node.process.wait_exit(30)
+        log.info("killed %s", node.name)
+
+    def _stop_node(self, node: ContainerNode, graceful: bool, timeout: float) -> None:
+        if not node.process.is_running():
+            return
+        if node.process.is_paused():
+            node.process.container.unpause()
+        if graceful:
+            node.process.container.stop(timeout=int(timeout))
+        else:
+            node.process.container.kill()
+        node.process.wait_exit(30)
+        log.info("stopped %s", node.name)
+
+    def _pause(self, node: ContainerNode) -> None:
+        if not node.process.is_running():
+            raise ClusterError(f"{node.kind} {node.id} is not running")
+        if not node.process.is_paused():
+            node.process.container.pause()
+
+    def _resume(self, node: ContainerNode) -> None:
+        if not node.process.is_running():
+            raise ClusterError(f"{node.kind} {node.id} is not running")
+        if node.process.is_paused():
+            node.process.container.unpause()
+
+    def _disconnect(self, node: ContainerNode) -> None:
+        if node.connected:
+            self._network._unwrap_network.disconnect(node.process.container, force=True)
+            node.connected = False
+            log.info("disconnected %s from %s", node.name, self._network.name)
+
+    def _reconnect(self, node: ContainerNode) -> None:
+        if not node.connected:
+            self._network._unwrap_network.connect(
+                node.process.container, ipv4_address=node.ip, aliases=[node.name]
+            )
+            node.connected = True
+            log.info("reconnected %s at %s", node.name, node.ip)
+
+    # ------------------------------------------------------------------ readiness
+    def wait_brokers(self, broker_ids: Iterable[int], timeout: float = 90.0) -> None:
+        """Wait until the brokers are registered in ZooKeeper and visible in metadata."""
+        wanted = {int(b) for b in broker_ids}
+        deadline = time.monotonic() + timeout
+        zk = self.kazoo(timeout=max(15.0, timeout / 2))
+        try:
+            while True:
+                self._check_running(self.broker(b) for b in wanted)
+                try:
+                    ids = {int(i) for i in zk.get_children(f"{self.chroot}/brokers/ids")}
+                except Exception:  # noqa: BLE001 - appears with the first broker
+                    ids = set()
+                if wanted <= ids:
+                    break
+                if time.monotonic() > deadline:
+                    raise ClusterError(
+                        f"brokers {sorted(wanted - ids)} did not register in {timeout:.0f}s"
+                        + self._logs_hint(self.broker(b) for b in wanted - ids)
+                    )
+                time.sleep(0.3)
+        finally:
+            zk.stop()
+            zk.close()
+        admin = admin_client(self.bootstrap_servers)
+        while True:
+            try:
+                seen = set(admin.list_topics(timeout=5).brokers)
+            except Exception:  # noqa: BLE001 - metadata not served yet
+                seen = set()
+            if wanted <= seen:
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
+            time.sleep(0.3)
+
+    def kazoo(self, timeout: float = 15.0) -> KazooClient:
+        """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""
+        zk = KazooClient(hosts=self.zk_hosts, timeout=10.0)
+        try:
+            zk.start(timeout=timeout)
+        except KazooTimeoutError as exc:
+            raise ClusterError(f"ZooKeeper at {self.zk_hosts} not reachable: {exc}") from exc
+        return zk
+
+    def controller_id(self) -> int | None:
+        """The controller broker's id, read from ZooKeeper; None if there is none."""
+        zk = self.kazoo()
+        try:
+            data, _ = zk.get(f"{self.chroot}/controller")
+            return int(json.loads(data)["brokerid"])
+        except Exception:  # noqa: BLE001 - no controller elected right now
+            return None
+        finally:
+            zk.stop()
+            zk.close()
+
+    def any_running(self) -> bool:
+        return any(n.process.is_running() for n in self.zookeepers + self.brokers)
+
+    def _check_running(self, nodes: Iterable[ContainerNode]) -> None:
+        dead = [n for n in nodes if not n.process.is_running()]
+        if dead:
+            raise ClusterError(f"{dead[0].name} exited during start-up" + self._logs_hint(dead))
+
+    @staticmethod
+    def _logs_hint(nodes: Iterable[ContainerNode]) -> str:
+        node = next(iter(nodes), None)
+        if node is None:
+            return ""
+        return f"; last lines of {node.name}:\n{node.process.logs_tail()}"
+
+    def _wait_zookeeper(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_running(self.zookeepers)
+            if all(_zk_ok(z.ip, z.port) for z in self.zookeepers):
+                zk = self.kazoo()
+                try:
+                    zk.ensure_path(self.chroot)
+                    return
+                finally:
+                    zk.stop()
+                    zk.close()
+            time.sleep(0.3)
+        raise ClusterError(f"ZooKeeper did not come up in {timeout:.0f}s" + self._logs_hint(self.zookeepers))
+
+    # ------------------------------------------------------------------ configuration
+    def broker_properties(self, node: ContainerNode) -> dict[str, str]:
+        """The server.properties of one broker (LocalCluster's, at the container's address)."""
+        n = self._n_brokers
+        rf = str(min(3, n))
+        props = {
+            "broker.id": str(node.id),
+            "listeners": f"PLAINTEXT://0.0.0.0:{node.port}",
+            "advertised.listeners": f"PLAINTEXT://{node.ip}:{node.port}",
+            "log.dirs": "/var/lib/kafka/data",
+            "zookeeper.connect": self.zk_connect,
+            "zookeeper.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
+            "zookeeper.connection.timeout.ms": "15000",
+            # no-loss defaults
+            "default.replication.factor": rf,
+            "min.insync.replicas": "2" if n >= 3 else "1",
+            "unclean.leader.election.enable": "false",
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": "2" if n >= 3 else "1",
+            "auto.create.topics.enable": "false",
+            "num.partitions": "3",
+            # small machine, fast tests
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.num.partitions": "10",
+            "group.initial.rebalance.delay.ms": "0",
+            "replica.lag.time.max.ms": "10000",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "background.threads": "4",
+            "num.recovery.threads.per.data.dir": "1",
+            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+            "controlled.shutdown.enable": "true",
+            "delete.topic.enable": "true",
+        }
+        props.update(self.broker_config)
+        return props
+
+    def _name(self, kind: str, node_id: int) -> str:
+        return f"kafkaops-{self.cluster_id}-{kind}-{node_id}"
+
+    def _zookeeper_node(self, node_id: int, ip: str, ensemble: list[str]) -> ContainerNode:
+        env = {
+            "ZOOKEEPER_CLIENT_PORT": str(ZOOKEEPER_PORT),
+            "ZOOKEEPER_TICK_TIME": str(ZK_TICK_MS),
+            "ZOOKEEPER_INIT_LIMIT": "20",
+            "ZOOKEEPER_SYNC_LIMIT": "10",
+            "ZOOKEEPER_MAX_CLIENT_CNXNS": "0",
+            "ZOOKEEPER_4LW_COMMANDS_WHITELIST": "*",
+            "KAFKA_HEAP_OPTS": f"-Xmx{self.zookeeper_heap_mb}m -Xms{min(self.zookeeper_heap_mb, 64)}m",
+        }
+        if len(ensemble) > 1:
+            env["ZOOKEEPER_SERVER_ID"] = str(node_id)
+            env["ZOOKEEPER_SERVERS"] = ";".join(f"{peer}:2888:3888" for peer in ensemble)
+        proc = ContainerProcess(self._name("zookeeper", node_id), log_dir=self.base_dir)
+        return ContainerNode("zookeeper", node_id, ip, ZOOKEEPER_PORT, proc, env)
+
+    def _broker_node(self, broker_id: int, ip: str) -> ContainerNode:
+        proc = ContainerProcess(self._name("broker", broker_id), log_dir=self.base_dir)
+        node = ContainerNode("broker", broker_id, ip, BROKER_PORT, proc, {})
+        node.env = to_env("KAFKA_", self.broker_properties(node))
+        node.env["KAFKA_HEAP_OPTS"] = f"-Xmx{self.broker_heap_mb}m -Xms{min(self.broker_heap_mb, 128)}m"
+        return node
+
+    def _create_network(self, network_cls: Any, ipam_cls: Any, pool_cls: Any) -> ipaddress.IPv4Network:
+        """A bridge network on a free /24 of 10.213.0.0/16 (fixed addresses need a subnet)."""
+        subnets: list[ipaddress.IPv4Network] = list(_SUBNETS.subnets(new_prefix=24))
+        random.shuffle(subnets)
+        last: Exception | None = None
+        for subnet in subnets[:20]:
+            gateway = str(next(subnet.hosts()))
+            network = network_cls(
+                docker_network_kw={
+                    "driver": "bridge",
+                    "ipam": ipam_cls(pool_configs=[pool_cls(subnet=str(subnet), gateway=gateway)]),
+                    "labels": {LABEL: self.cluster_id, OWNER_LABEL: str(os.getpid())},
+                }
+            )
+            try:
+                network.create()
+            except Exception as exc:  # noqa: BLE001 - subnet taken: try another
+                last = exc
+                continue
+            self._network = network
+            return subnet
+        raise ClusterError(f"could not create a docker network: {last}")
+
+    def _create(self, node: ContainerNode) -> None:
+        from docker.types import EndpointConfig
+        from testcontainers.core.container import DockerContainer
+
+        image = self.zookeeper_image if node.kind == "zookeeper" else self.kafka_image
+        tc = (
+            DockerContainer(image)
+            .with_name(node.name)
+            .with_envs(**node.env)
+            .with_kwargs(
+                network=self._network.name,
+                networking_config={
+                    self._network.name: EndpointConfig(
+                        self._client.api._version, ipv4_address=node.ip, aliases=[node.name]
+                    )
+                },
+                labels={LABEL: self.cluster_id, OWNER_LABEL: str(os.getpid())},
+                hostname=f"{node.kind}-{node.id}",
+            )
+        )
+        tc.start()
+        node.process.container = tc.get_wrapped_container()
+        log.info("created %s at %s (%s)", node.name, node.address, image)
+
+
+def _require_image(client: Any, image: str) -> None:
+    """Fail with the fix when an image is missing (no registry: nothing would pull it)."""
+    if image in _images_checked:
+        return
+    import docker
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise ClusterError(
+            f"image {image} is not in the local Docker engine: build it with `make images` "
+            f"(or point {KAFKA_IMAGE_ENV} / {ZOOKEEPER_IMAGE_ENV} at images you have)"
+        ) from None
+    _images_checked.add(image)
+
+
+def remove_leftovers(client: Any | None = None) -> int:
+    """Remove containers and networks of clusters whose owning process is gone."""
+    client = client or _docker()
+    removed = 0
+    for c in client.containers.list(all=True, filters={"label": LABEL}):
+        if not _pid_alive(c.labels.get(OWNER_LABEL, "")):
+            c.remove(force=True, v=True)
+            removed += 1
+    for net in client.networks.list(filters={"label": LABEL}):
+        if not _pid_alive(net.attrs.get("Labels", {}).get(OWNER_LABEL, "")):
+            try:
+                net.remove()
+            except Exception:  # noqa: BLE001 - still in use by a container being removed
+                continue
+    if removed:
+        log.info("removed %d leftover container(s) of dead test runs", removed)
+    return removed
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _zk_ok(host: str, port: int) -> bool:
+    """ZooKeeper's ``ruok`` four-letter command answers ``imok`` once the node serves."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as s:
+            s.sendall(b"ruok")
+            return s.recv(4) == b"imok"
+    except OSError:
+        return False

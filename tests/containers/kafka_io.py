@@ -1,0 +1,80 @@
+"""Small produce/consume/wait helpers shared by the container tests."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from kafkaops.admin import admin_client
+
+log = logging.getLogger(__name__)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], flush_timeout: float = 180) -> list[bytes]:
+    """Produce with acks=all + idempotence; return the acknowledged values (in ack order)."""
+    acked: list[bytes] = []
+    errors: list[KafkaError] = []
+
+    def report(err: KafkaError | None, msg: object) -> None:
+        if err is None:
+            acked.append(msg.value())  # type: ignore[attr-defined]
+        else:
+            errors.append(err)
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                  "message.timeout.ms": 120000, "logger": log})
+    for v in values:
+        p.produce(topic, value=v, on_delivery=report)
+        p.poll(0)
+    left = p.flush(flush_timeout)
+    assert left == 0, f"{left} records not delivered within {flush_timeout}s"
+    assert not errors, f"delivery errors: {errors[:3]}"
+    return acked
+
+
+def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 120) -> list[bytes]:
+    """Read a topic from the start until ``expected`` records (plus 2 s for duplicates)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False, "logger": log})
+    c.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < expected and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                got.append(m.value())
+        end = time.monotonic() + 2
+        while time.monotonic() < end:
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                got.append(m.value())
+    finally:
+        c.close()
+    return got
+
+
+def replicas_and_isr(bootstrap: str, topic: str) -> dict[int, tuple[list[int], list[int]]]:
+    """partition -> (sorted replicas, sorted ISR)."""
+    md = admin_client(bootstrap).list_topics(topic=topic, timeout=15)
+    return {p.id: (sorted(p.replicas), sorted(p.isrs)) for p in md.topics[topic].partitions.values()}
+
+
+def full_isr(bootstrap: str, topic: str, size: int = 3) -> bool:
+    try:
+        parts = replicas_and_isr(bootstrap, topic)
+    except Exception:  # noqa: BLE001 - metadata briefly unavailable
+        return False
+    return bool(parts) and all(len(isr) == size for _, isr in parts.values())
