@@ -66,7 +66,7 @@ class PoisonMessageError(ConsumerError):
     """A record that does not decode, on a consumer without a dead-letter queue."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ConsumerRecord(Generic[T]):
     """One decoded record. ``timestamp`` in ms since the epoch; ``headers`` as Kafka gave them."""
 
@@ -77,6 +77,24 @@ class ConsumerRecord(Generic[T]):
     key: Any
     headers: list[tuple[str, bytes]] | None
     value: T
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+# ConsumerRecords are built as object.__new__ + one __dict__ assignment: the frozen
+# dataclass' own __init__ pays one object.__setattr__ per field, on the hot path.
+
+
+class _Poison:
+    """A record that did not decode, kept in the buffer in its place."""
+
+    __slots__ = ("msg", "error", "topic", "partition")
+
+    def __init__(self, msg: Message, error: DecodeError) -> None:
+        self.msg, self.error = msg, error
+        self.topic, self.partition = msg.topic(), msg.partition()
 
 
 class OffsetSource(Protocol):
@@ -154,12 +172,13 @@ class TypedConsumer(Generic[T]):
             self.client = Consumer(conf)
         except KafkaException as exc:
             raise ConsumerError(f"invalid consumer configuration: {exc.args[0].str()}") from None
-        self._buffer: deque[Message] = deque()
+        self._buffer: deque[Any] = deque()  # decoded ConsumerRecords and _Poison markers, in order
+        self._kdecode = None if isinstance(self.key_codec, BytesCodec) else self.key_codec.decode
         self._assigned: set[TP] = set()
         self._unacked: dict[TP, int] = {}
         self._processed: dict[TP, int] = {}
         self._stored: dict[TP, int] = {}
-        self._stop = threading.Event()
+        self._stopping = False  # set by stop() / SIGTERM; a bool write is atomic
         self._closed = False
         self._prev_sigterm: Any = None
         self.dead_lettered = 0
@@ -169,7 +188,25 @@ class TypedConsumer(Generic[T]):
 
     # ------------------------------------------------------------------ consuming
     def __iter__(self) -> Iterator[ConsumerRecord[T]]:
-        return self
+        """Records one by one, blocking; ends after ``stop()``, SIGTERM or close.
+
+        Asking for the next record acknowledges the one before (and any poison
+        records between them go to the dead-letter queue in order)."""
+        unacked, processed = self._unacked, self._processed
+        while not (self._stopping or self._closed):
+            if unacked:
+                processed.update(unacked)
+                unacked.clear()
+            buffer = self._buffer
+            if not buffer:
+                self._fetch(self.poll_timeout)
+                continue
+            record = buffer.popleft()
+            if record.__class__ is _Poison:
+                self._poison(record.msg, record.error)
+                continue
+            unacked[(record.topic, record.partition)] = record.offset + 1
+            yield record
 
     def __next__(self) -> ConsumerRecord[T]:
         """The next record, blocking; ends (StopIteration) after ``stop()``, SIGTERM or close."""
@@ -177,23 +214,28 @@ class TypedConsumer(Generic[T]):
             record = self.poll(self.poll_timeout)
             if record is not None:
                 return record
-            if self._stop.is_set() or self._closed:
+            if self._stopping or self._closed:
                 raise StopIteration
 
     def poll(self, timeout: float = 1.0) -> ConsumerRecord[T] | None:
         """The next record, or None after ``timeout`` seconds. Acknowledges the records delivered before."""
         if self._unacked:
-            self.ack()
-        deadline = time.monotonic() + timeout
+            self._processed.update(self._unacked)
+            self._unacked.clear()
+        deadline = 0.0
         while True:
             buffer = self._buffer
             while buffer:
-                record = self._decode(buffer.popleft())
-                if record is not None:
-                    self._unacked[(record.topic, record.partition)] = record.offset + 1
-                    return record
+                record = buffer.popleft()
+                if record.__class__ is _Poison:
+                    self._poison(record.msg, record.error)
+                    continue
+                self._unacked[(record.topic, record.partition)] = record.offset + 1
+                return record  # type: ignore[no-any-return]
+            if not deadline:
+                deadline = time.monotonic() + timeout
             left = deadline - time.monotonic()
-            if left <= 0 or self._stop.is_set() or self._closed:
+            if left <= 0 or self._stopping or self._closed:
                 return None
             self._fetch(min(left, self.poll_timeout))
 
@@ -208,16 +250,18 @@ class TypedConsumer(Generic[T]):
         while len(batch) < max_records:
             buffer = self._buffer
             while buffer and len(batch) < max_records:
-                record = self._decode(buffer.popleft())
-                if record is not None:
-                    unacked[(record.topic, record.partition)] = record.offset + 1
-                    batch.append(record)
+                record = buffer.popleft()
+                if record.__class__ is _Poison:
+                    self._poison(record.msg, record.error)
+                    continue
+                unacked[(record.topic, record.partition)] = record.offset + 1
+                batch.append(record)
             if batch and not buffer:
                 break
             if len(batch) >= max_records:
                 break
             left = deadline - time.monotonic()
-            if left <= 0 or self._stop.is_set() or self._closed:
+            if left <= 0 or self._stopping or self._closed:
                 break
             self._fetch(min(left, self.poll_timeout))
         return batch
@@ -259,7 +303,7 @@ class TypedConsumer(Generic[T]):
 
     def stop(self) -> None:
         """Ask iteration to end after the current record (thread- and signal-safe)."""
-        self._stop.set()
+        self._stopping = True
 
     def add_close_hook(self, hook: Callable[[], None]) -> None:
         """Run ``hook()`` at ``close()``, before the client commits and leaves the group."""
@@ -305,30 +349,36 @@ class TypedConsumer(Generic[T]):
             msgs = self.client.consume(self.batch_size, timeout)
         except KafkaException as exc:
             raise ConsumerError(f"consume failed: {exc.args[0].str()}") from None
-        buffer = self._buffer
+        # decode the whole batch here, in one frame (hot path); poison records become
+        # markers handled in order when popped, so their offsets follow the records before them
+        append = self._buffer.append
+        decode = self.value_codec.decode
+        kdecode = self._kdecode
+        new, set_dict, cls = _new, _set, ConsumerRecord
         for m in msgs:
             err = m.error()
-            if err is None:
-                buffer.append(m)
-            elif err.code() == KafkaError._PARTITION_EOF:
-                continue
-            elif err.fatal():
-                raise ConsumerError(f"fatal consumer error: {err.str()}")
-            else:
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise ConsumerError(f"fatal consumer error: {err.str()}")
                 log.warning("consumer error (librdkafka retries): %s", err.str())
-
-    def _decode(self, m: Message) -> ConsumerRecord[T] | None:
-        raw = m.value()
-        rawkey = m.key()
-        try:
-            value = self.value_codec.decode(raw) if raw is not None else None
-            key = self.key_codec.decode(rawkey) if rawkey is not None else None
-        except DecodeError as exc:
-            self._poison(m, exc)
-            return None
-        return ConsumerRecord(
-            m.topic(), m.partition(), m.offset(), m.timestamp()[1], key, m.headers(), value  # type: ignore[arg-type]
-        )
+                continue
+            raw = m.value()
+            key = m.key()
+            try:
+                value = None if raw is None else decode(raw)
+                if kdecode is not None and key is not None:
+                    key = kdecode(key)
+            except DecodeError as exc:
+                append(_Poison(m, exc))
+                continue
+            r = new(cls)
+            set_dict(r, "__dict__", {
+                "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+                "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
+            })
+            append(r)
 
     def _poison(self, m: Message, exc: DecodeError) -> None:
         where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
@@ -402,7 +452,7 @@ class TypedConsumer(Generic[T]):
     def _forget(self, tps: list[TP]) -> None:
         gone = set(tps)
         if self._buffer:
-            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
+            self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) not in gone)
         for tp in gone:
             self._assigned.discard(tp)
             self._unacked.pop(tp, None)
@@ -411,7 +461,7 @@ class TypedConsumer(Generic[T]):
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         log.info("SIGTERM: stopping consumption gracefully")
-        self._stop.set()
+        self._stopping = True
 
 
 def _hooks(h: PartitionsHook | Iterable[PartitionsHook] | None) -> list[PartitionsHook]:

@@ -179,31 +179,36 @@ class AvroCodec(Generic[T]):
 
     def decode(self, data: bytes) -> T:
         """The value of a wire-format record; DecodeError subclasses for poison input."""
-        schema_id, body = split_wire(data)
         writer: Any
-        if schema_id == self.schema_id:
-            writer, reader = self._parsed, None
+        if data[:5] == self._header and self._header:  # fast path: written with this codec's schema
+            schema_id, writer, reader = self.schema_id, self._parsed, None
+            end, size = len(data), len(data) - 5
+            buf = BytesIO(data)
+            buf.seek(5)
         else:
-            writer, reader = self._writer(schema_id), self._parsed
-        buf = BytesIO(body)
+            schema_id, body = split_wire(data)
+            end = size = len(body)
+            if schema_id == self.schema_id:
+                writer, reader = self._parsed, None
+            else:
+                writer, reader = self._writer(schema_id), self._parsed
+            buf = BytesIO(body)
         try:
             datum = schemaless_reader(buf, writer, reader)
         except EOFError:
-            raise TruncatedMessageError(f"Avro body of {len(body)} bytes ends early (schema id {schema_id})") from None
+            raise TruncatedMessageError(f"Avro body of {size} bytes ends early (schema id {schema_id})") from None
         except SchemaResolutionError as exc:
             raise UndecodableError(f"schema id {schema_id} cannot be read as {self.schema and self.schema.name}: {exc}") from None
         except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, OverflowError, MemoryError) as exc:
             raise UndecodableError(f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}") from None
-        if buf.tell() != len(body):
-            raise UndecodableError(
-                f"{len(body) - buf.tell()} trailing bytes after the Avro body (schema id {schema_id})"
-            )
+        if buf.tell() != end:
+            raise UndecodableError(f"trailing bytes after the Avro body (schema id {schema_id})")
         if self._from_avro is not None:
             try:
-                return typing.cast(T, self._from_avro(datum))
+                return self._from_avro(datum)  # type: ignore[no-any-return]
             except (TypeError, ValueError, KeyError) as exc:
                 raise UndecodableError(f"record does not map to {self.record_type}: {exc}") from None
-        return typing.cast(T, datum)
+        return datum  # type: ignore[return-value]
 
     def _writer(self, schema_id: int) -> Any:
         writer = self._writers.get(schema_id)
