@@ -93,7 +93,9 @@ def run(cluster: LocalCluster, messages: int = 1000) -> Iterator[Step]:
     )
     cluster.start_broker(victim)
     yield Step("restart broker", f"broker {victim} is back with the same id and data")
+    yield from monitor_steps(cluster)  # issue 6
     yield from checkpoint_steps(cluster, messages)  # issue 5
+    yield from playbook_steps(cluster)  # issue 7
 
 
 # ---- coordinator & checkpoints (issue 5) ---------------------------------
@@ -189,3 +191,117 @@ def checkpoint_steps(cluster: LocalCluster, messages: int = 1000) -> Iterator[St
 
 class DemoFailed(KafkaopsError):
     """A demo step did not reach its expected outcome."""
+
+
+# ---- replica monitor (issue 6) -------------------------------------------
+def monitor_steps(cluster: LocalCluster, timeout: float = 120.0) -> Iterator[Step]:
+    """The replica monitor sees a broker SIGKILLed and its recovery; preferred leaders return."""
+    from kafkaops.ops.events import BrokerDown, Event, Recovered, UnderReplicated
+    from kafkaops.ops.failover import FailoverPolicy
+    from kafkaops.ops.monitor import MonitorError, ReplicaMonitor
+
+    bootstrap = cluster.bootstrap_servers
+    topic = f"demo-mon-{uuid.uuid4().hex[:6]}"
+    create_topic(bootstrap, topic, partitions=3, replication_factor=min(3, len(cluster.brokers)))
+    mon = ReplicaMonitor(bootstrap, cluster.zk_connect).start()
+    seen: list[Event] = []
+    mon.subscribe(seen.append)
+    policy = FailoverPolicy(mon, bootstrap, grace=3600).start()  # elects preferred leaders on return
+    try:
+        h = mon.wait_for(lambda h: h.counts.under_replicated == 0, timeout)
+        yield Step(
+            "replica monitor",
+            f"watching {len(h.live_brokers)} brokers (controller {h.controller_id}) and {h.counts.total} partitions "
+            f"through ZooKeeper watches and Admin API polls; {h.counts.under_replicated} under-replicated",
+        )
+        victim = max(b for b in h.live_brokers if b != h.controller_id)
+        killed = time.time()
+        cluster.kill_broker(victim)
+        try:
+            h = mon.wait_for(lambda h: victim in h.dead_brokers and h.counts.under_replicated > 0, timeout)
+            down = next(e for e in list(seen) if isinstance(e, BrokerDown) and e.broker == victim)
+            urp = sum(1 for e in list(seen) if isinstance(e, UnderReplicated))
+            yield Step(
+                "monitor: broker killed",
+                f"SIGKILL broker {victim}: BrokerDown after {down.timestamp - killed:.1f}s (seen by {down.source}), "
+                f"{urp} UnderReplicated events, {h.counts.under_replicated} partitions under-replicated now",
+            )
+        except MonitorError as exc:
+            yield Step("monitor: broker killed", str(exc), ok=False)
+        finally:
+            cluster.start_broker(victim)
+        t0 = time.time()
+        try:
+            h = mon.wait_for(
+                lambda h: h.counts.under_replicated == 0
+                and all(p.leader == victim for p in h.partitions.values() if p.preferred_leader == victim),
+                timeout,
+            )
+            recovered = sum(1 for e in list(seen) if isinstance(e, Recovered))
+            elections = [a for a in policy.actions if a.what == "elect_preferred_leaders" and a.ok]
+            yield Step(
+                "monitor: broker recovered",
+                f"BrokerUp {victim}, {recovered} partitions Recovered {time.time() - t0:.1f}s after restart; "
+                f"0 under-replicated; broker {victim} leads its preferred partitions again "
+                f"({len(elections)} preferred leader election(s) by the failover policy)",
+            )
+        except MonitorError as exc:
+            yield Step("monitor: broker recovered", str(exc), ok=False)
+    finally:
+        policy.stop()
+        mon.stop()
+# ---- end replica monitor (issue 6) ---------------------------------------
+
+
+# ---- playbooks (issue 7) -------------------------------------------------
+def playbook_steps(cluster: LocalCluster, partitions: int = 6, timeout: float = 300.0) -> Iterator[Step]:
+    """Run the shipped expand-partitions playbook: validated plan, locked run, a Step per playbook step."""
+    import queue
+    import threading
+
+    from kafkaops.config import Settings
+    from kafkaops.coord.session import Coordinator
+    from kafkaops.ops import playbooks as pbs
+    from kafkaops.ops.actions import ActionContext, wait_for_health
+    from kafkaops.ops.brokers import LocalBrokerControl
+
+    bootstrap = cluster.bootstrap_servers
+    topic = f"demo-expand-{uuid.uuid4().hex[:6]}"
+    create_topic(bootstrap, topic, partitions=3, replication_factor=min(3, len(cluster.brokers)))
+    coord = Coordinator(cluster.zk_hosts).start()
+    try:
+        ctx = ActionContext(bootstrap, LocalBrokerControl(cluster), coord, assume_yes=True)
+        wait_for_health(ctx, timeout)
+        pb = pbs.load(pbs.find("expand-partitions"))
+        plan = pbs.make_plan(pb, {"topic": topic, "partitions": str(partitions)}, pbs.cluster_facts(bootstrap))
+        yield Step("playbook: plan", f"{pb.name} validated, {len(plan.steps)} steps: " + "; ".join(s.name for s in plan.steps))
+        events: queue.Queue[pbs.RunEvent | BaseException | None] = queue.Queue()
+        audit = Settings.from_env().home / "audit" / "playbooks.jsonl"
+        runner = pbs.PlaybookRunner(ctx, coord.client, root=coord.root, audit_file=audit, on_event=events.put)
+        result: list[pbs.RunResult] = []
+
+        def work() -> None:
+            try:
+                result.append(runner.run(plan))
+                events.put(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the generator
+                events.put(exc)
+
+        threading.Thread(target=work, name="demo-playbook", daemon=True).start()
+        while (e := events.get(timeout=timeout)) is not None:
+            if isinstance(e, BaseException):
+                yield Step("playbook: run", str(e), ok=False)
+                return
+            if e.kind == "done" and e.step is not None:
+                yield Step(f"playbook: step {e.step.index}/{e.total}", f"{e.step.name}: {e.message}")
+        have = len(admin_client(bootstrap).list_topics(topic=topic, timeout=10).topics[topic].partitions)
+        trail = runner.audit_trail(result[0].run_id)
+        done = sum(r["event"] == "succeeded" for r in trail)
+        yield Step(
+            "playbook: finished",
+            f"{topic} has {have} partitions; run {result[0].run_id}: {done} steps audited in ZooKeeper and {audit}",
+            have == partitions and done == len(plan.steps),
+        )
+    finally:
+        coord.stop()
+# ---- end playbooks (issue 7) ---------------------------------------------
