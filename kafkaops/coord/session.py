@@ -141,6 +141,10 @@ class Coordinator:
                 auth_data=auth_data,
                 default_acl=self.acl,
                 logger=logging.getLogger("kazoo.client"),
+                # reconnect forever, at most 5 s apart (kazoo's default backs off to an hour)
+                connection_retry=KazooRetry(max_tries=-1, delay=0.1, backoff=2, max_delay=5.0),
+                command_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=2.0,
+                                         deadline=max(self.timeout, 5.0) * 2),
             )
             client.add_listener(self._on_state)
             try:
