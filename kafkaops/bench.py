@@ -575,3 +575,41 @@ def balance_command(
             console.print(f"plot of the paused scenario: {path}")
         except ImportError:
             diag.print("no plot: matplotlib is not installed (pip install 'kafkaops[bench]')")
+
+
+# ---------------------------------------------------------------------- checkpoints (issue 5; driver: kafkaops/coord/measure.py)
+@bench_app.command("checkpoint")
+def checkpoint_command(
+    rounds: Annotated[int, typer.Option("--rounds", "-n", help="saves (and bare transactions) to time")] = 1000,
+    large_mb: Annotated[int, typer.Option(help="large-state size in MB (0: skip; ZooKeeper needs heap for it)")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Checkpoint save p50/p99 vs a bare kazoo create+set transaction of the same size, and a
+    large state's save + load vs bare chunk writes/reads (interleaved, same session)."""
+    from kafkaops.coord import measure
+    from kafkaops.coord.session import Coordinator
+
+    hosts = (_zk_hosts(zookeeper, None) or "").split("/", 1)[0]
+    with Coordinator(hosts) as coord:
+        result: dict[str, Any] = {"save": measure.save_latency(coord, rounds=rounds)}
+        if large_mb > 0:
+            result["large"] = measure.large_state(coord, size=large_mb * 1024 * 1024)
+    console = Console()
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    save = result["save"]
+    table = Table(title=f"checkpoint save vs bare create+set transaction ({save['znode_bytes']} B znode, "
+                        f"{save['ours']['samples']} each, interleaved)")
+    for col in ("contestant", "p50 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="right" if col != "contestant" else "left")
+    for m in (save["ours"], save["bare"]):
+        table.add_row(m["name"], f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}", f"{m['max_ms']:.2f}")
+    console.print(table)
+    console.print(f"ratio p50 {save['ratio_p50']:.2f}x, p99 {save['ratio_p99']:.2f}x (target p99 <= 2x)")
+    if "large" in result:
+        med = result["large"]["median"]
+        console.print(f"{large_mb} MB state: save {med['save_s']:.3f} s + load {med['load_s']:.3f} s = "
+                      f"{med['total_s']:.3f} s (target <= 1 s); bare chunk writes + reads {med['bare_total_s']:.3f} s "
+                      f"(ratio {result['large']['ratio_total']:.2f}x), median of {result['large']['rounds']}")
