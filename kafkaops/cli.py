@@ -230,6 +230,240 @@ def demo(
 from kafkaops.bench import bench_app  # noqa: E402  (typer sub-app; heavy imports stay lazy)
 
 app.add_typer(bench_app, name="bench")
+schema_app = typer.Typer(help="Avro schemas in the ZooKeeper schema registry.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+ZookeeperOpt = Annotated[
+    str | None,
+    typer.Option("--zookeeper", "-z", envvar="KAFKAOPS_ZOOKEEPER", help="ZooKeeper hosts of the schema registry (default: the local cluster's)"),
+]
+
+
+class _Registry:
+    """``with _Registry(zk) as registry``: a SchemaRegistry on a started KazooClient, stopped after."""
+
+    def __init__(self, zookeeper: str | None) -> None:
+        self.hosts = zookeeper or str(_local_cluster().zk_hosts)
+
+    def __enter__(self) -> Any:
+        from kazoo.client import KazooClient
+        from kazoo.handlers.threading import KazooTimeoutError
+
+        from kafkaops.serde.registry import RegistryError, SchemaRegistry
+
+        self.zk = KazooClient(hosts=self.hosts, timeout=10.0)
+        try:
+            self.zk.start(timeout=15)
+        except KazooTimeoutError:
+            raise RegistryError(f"ZooKeeper at {self.hosts} not reachable") from None
+        return SchemaRegistry(self.zk)
+
+    def __exit__(self, *exc: object) -> None:
+        self.zk.stop()
+        self.zk.close()
+
+
+def _require_topic(bootstrap: str, topic: str) -> None:
+    from kafkaops.admin import AdminError, admin_client
+
+    try:
+        md = admin_client(bootstrap).list_topics(topic=topic, timeout=15)
+    except Exception as exc:  # noqa: BLE001 - librdkafka's KafkaException: say which cluster
+        raise AdminError(f"cannot read metadata from {bootstrap}: {exc}") from None
+    t = md.topics.get(topic)
+    if t is None or t.error is not None:
+        raise AdminError(f"topic {topic} does not exist (create it: kafkaops topic create {topic})")
+
+
+@schema_app.command("register")
+def schema_register(
+    subject: str,
+    file: Path,
+    compatibility: Annotated[str | None, typer.Option(help="set the subject's mode first: BACKWARD, FORWARD, FULL, NONE (+_TRANSITIVE)")] = None,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Register an .avsc file as the next version of SUBJECT (refused if incompatible)."""
+    from kafkaops.serde.avro import AvroSchema
+
+    schema = AvroSchema.load(file)
+    with _Registry(zookeeper) as registry:
+        if compatibility:
+            registry.set_compatibility(compatibility, subject)
+        r = registry.register(subject, schema)
+    out.print(f"{r.subject} version {r.version}: schema id {r.id} ({schema.name})")
+
+
+@schema_app.command("list")
+def schema_list(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Subjects with their versions, latest schema id and compatibility mode."""
+    rows = []
+    with _Registry(zookeeper) as registry:
+        for subject in registry.subjects():
+            versions = registry.versions(subject)
+            latest = registry.get(subject) if versions else None
+            rows.append({
+                "subject": subject, "versions": versions, "latest_id": latest.id if latest else None,
+                "schema": latest.schema.name if latest else None, "compatibility": registry.compatibility(subject).value,
+            })
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="schema registry")
+    for col in ("subject", "versions", "latest id", "schema", "compatibility"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["subject"], ",".join(map(str, r["versions"])), str(r["latest_id"]), str(r["schema"]), r["compatibility"])
+    out.print(table)
+
+
+@schema_app.command("show")
+def schema_show(
+    subject: Annotated[str | None, typer.Argument(help="subject (omit with --id)")] = None,
+    version: Annotated[int | None, typer.Option(help="version (default: latest)")] = None,
+    schema_id: Annotated[int | None, typer.Option("--id", help="show a schema by its global id")] = None,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Print a registered schema (JSON) with its subject, version and id."""
+    if (subject is None) == (schema_id is None):
+        raise typer.BadParameter("give a SUBJECT or --id, not both")
+    with _Registry(zookeeper) as registry:
+        if schema_id is not None:
+            data: dict[str, Any] = {"id": schema_id, "schema": registry.schema_by_id(schema_id).source}
+        else:
+            assert subject is not None
+            data = registry.get(subject, version).to_json()
+    out.print_json(json.dumps(data))
+
+
+@schema_app.command("check")
+def schema_check(
+    subject: str,
+    file: Path,
+    compatibility: Annotated[str | None, typer.Option(help="check against this mode instead of the subject's")] = None,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Would FILE be accepted as the next version of SUBJECT? Exit 1 and the breaking fields if not."""
+    from kafkaops.serde.avro import AvroSchema
+    from kafkaops.serde.registry import IncompatibleSchemaError
+
+    schema = AvroSchema.load(file)
+    with _Registry(zookeeper) as registry:
+        result = registry.check(subject, schema, compatibility)
+    if not result.compatible:
+        raise IncompatibleSchemaError(subject, result.mode, result.problems)
+    against = ", ".join(map(str, result.against_versions)) or "none"
+    out.print(f"compatible ({result.mode.value}) with {subject} version(s): {against}")
+
+
+@app.command()
+def produce(
+    topic: str,
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="Avro schema file (.avsc) of the values")],
+    generate: Annotated[int | None, typer.Option(help="produce N generated sample records instead of reading stdin")] = None,
+    subject: Annotated[str | None, typer.Option(help="registry subject (default: TOPIC-value)")] = None,
+    key_field: Annotated[str | None, typer.Option(help="use this field of each record as the key")] = None,
+    bootstrap: BootstrapOpt = None,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Produce Avro records (Confluent wire format): JSON lines on stdin, or --generate N."""
+    from kafkaops.clients.producer import TypedProducer
+    from kafkaops.serde.avro import AvroCodec, AvroSchema
+    from kafkaops.serde.codec import SerdeError
+
+    bs = _bootstrap(bootstrap)
+    s = AvroSchema.load(schema)
+    _require_topic(bs, topic)
+    with _Registry(zookeeper) as registry:
+        reg = registry.register(subject or f"{topic}-value", s)
+    if generate is not None:
+        from fastavro.utils import generate_many
+
+        lines: Any = ((i + 1, rec) for i, rec in enumerate(generate_many(s.parsed, generate)))
+    else:
+        lines = ((n, line) for n, line in enumerate(sys.stdin, 1) if line.strip())
+    producer: TypedProducer[Any] = TypedProducer(bs, topic, AvroCodec(s, reg.id))
+    count = 0
+    try:
+        for n, item in lines:
+            if isinstance(item, str):
+                try:
+                    item = json.loads(item)
+                except ValueError as exc:
+                    raise SerdeError(f"stdin line {n}: not JSON: {exc}") from None
+            key = item.get(key_field) if key_field and isinstance(item, dict) else None
+            try:
+                producer.produce(item, key=None if key is None else str(key))
+            except SerdeError as exc:
+                raise SerdeError(f"record {n}: {exc}") from None
+            count += 1
+    finally:
+        left = producer.flush(60)
+    if left:
+        raise SerdeError(f"{left} of {count} records not acknowledged")
+    out.print(f"produced {count} records to {topic} ({reg.subject} version {reg.version}, schema id {reg.id})")
+
+
+@app.command()
+def consume(
+    topic: str,
+    group: Annotated[str, typer.Option("--group", "-g", help="consumer group id")],
+    max_records: Annotated[int | None, typer.Option("--max", "-n", help="stop after N records")] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="stop after this many seconds without a record")] = None,
+    value_format: Annotated[str, typer.Option("--format", help="avro (Confluent wire format), json or bytes")] = "avro",
+    bootstrap: BootstrapOpt = None,
+    zookeeper: ZookeeperOpt = None,
+) -> None:
+    """Print records as JSON lines on stdout (topic, partition, offset, timestamp, key, value).
+    Poison records go to TOPIC.dlq; diagnostics go to stderr."""
+    import contextlib
+
+    from kafkaops.clients.consumer import TypedConsumer
+    from kafkaops.serde.avro import AvroCodec
+    from kafkaops.serde.codec import BytesCodec, JsonCodec, to_jsonable
+
+    bs = _bootstrap(bootstrap)
+    _require_topic(bs, topic)
+    stack = contextlib.ExitStack()
+    with stack:
+        codec: Any
+        if value_format == "avro":
+            codec = AvroCodec(registry=stack.enter_context(_Registry(zookeeper)))
+        elif value_format == "json":
+            codec = JsonCodec()
+        elif value_format == "bytes":
+            codec = BytesCodec()
+        else:
+            raise typer.BadParameter(f"--format: avro, json or bytes, not {value_format!r}")
+        consumer: TypedConsumer[Any] = stack.enter_context(TypedConsumer(bs, topic, group, codec))
+        seen = 0
+        last = time.monotonic()
+        while max_records is None or seen < max_records:
+            rec = consumer.poll(0.5)
+            if rec is None:
+                if consumer.stopping or (idle_timeout is not None and time.monotonic() - last > idle_timeout):
+                    break
+                continue
+            last = time.monotonic()
+            seen += 1
+            sys.stdout.write(json.dumps(to_jsonable({
+                "topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
+                "timestamp": rec.timestamp, "key": _text_or_bytes(rec.key), "value": rec.value,
+            })) + "\n")
+            sys.stdout.flush()
+        err.print(f"{seen} record(s) from {topic}, {consumer.dead_lettered} dead-lettered", highlight=False)
+
+
+def _text_or_bytes(key: bytes | None) -> Any:
+    """A record key for JSON output: text when it is UTF-8, else bytes (shown base64)."""
+    if key is None:
+        return None
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        return key
 # ---- end serde & clients (issue 3) ---------------------------------------
 
 
@@ -376,6 +610,8 @@ def _run_with_progress(runner: Any, ctx: Any, plan: Any, resume: bool, pb: Any, 
             progress.console.print(f"[red]FAILED[/]  {tag} {s.name}: {e.message}", highlight=False)
         elif e.kind == "lock":
             progress.update(task, description=e.message)
+        elif e.kind == "note":
+            progress.console.print(f"[yellow]note[/]    {e.message}", highlight=False)
 
     def ask(message: str) -> bool:
         progress.stop()

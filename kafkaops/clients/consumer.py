@@ -301,6 +301,11 @@ class TypedConsumer(Generic[T]):
             raise ConsumerError(f"commit of {offsets} failed: {err.str()}") from None
         return offsets
 
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` was called or SIGTERM received."""
+        return self._stopping
+
     def stop(self) -> None:
         """Ask iteration to end after the current record (thread- and signal-safe)."""
         self._stopping = True
@@ -416,7 +421,8 @@ class TypedConsumer(Generic[T]):
                 off = starts.get((p.topic, p.partition))
                 if off is not None:
                     p.offset = off
-                    self._processed[(p.topic, p.partition)] = off
+                    if off >= 0:  # not a logical offset (OFFSET_BEGINNING -2, OFFSET_END -1)
+                        self._processed[(p.topic, p.partition)] = off
             if self._cooperative:
                 consumer.incremental_assign(partitions)
             else:

@@ -7,7 +7,12 @@ message from a bug and dead-letter it.
 
 from __future__ import annotations
 
+import base64
+import datetime
+import decimal
+import enum
 import json
+import uuid
 from typing import Any, Protocol, TypeVar
 
 from kafkaops.errors import KafkaopsError
@@ -110,3 +115,27 @@ class JsonCodec:
             raise UndecodableError(f"JSON body is not UTF-8: {exc}") from None
         except ValueError as exc:
             raise UndecodableError(f"not JSON: {exc}") from None
+
+
+def to_jsonable(value: Any) -> Any:
+    """A decoded value as plain JSON types: datetimes ISO 8601, Decimals and UUIDs as strings,
+    bytes as base64, enums by name, dataclasses as dicts."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.name
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return str(value)
