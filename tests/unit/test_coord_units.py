@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,17 @@ def test_no_state_and_bad_inputs() -> None:
 def test_compressibility_probe() -> None:
     assert ck._compressible(b"a" * 1_000_000)
     assert not ck._compressible(os.urandom(1_000_000))
+
+
+def test_aggregate_key_names_and_atomic_output(tmp_path: Path) -> None:
+    from kafkaops.aggregate import AggregateError, key_name, write_json_atomic
+
+    assert key_name(b"customer-1") == "customer-1"
+    assert key_name(None) == "<null>"
+    assert key_name(b"\xff") == "\\xff"
+    out = tmp_path / "counts.json"
+    write_json_atomic(out, {"b": 2, "a": 1})
+    assert json.loads(out.read_text()) == {"a": 1, "b": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["counts.json"]  # no temp file left behind
+    with pytest.raises(AggregateError):
+        write_json_atomic(tmp_path / "missing-dir" / "x.json", {})

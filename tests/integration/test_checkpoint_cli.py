@@ -1,0 +1,78 @@
+"""`kafkaops checkpoint list|show|restore|prune` and `demo aggregate` errors, on real ZooKeeper."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kafkaops.cli import app
+from kafkaops.coord.checkpoints import CheckpointStore
+from kafkaops.coord.session import Coordinator
+from kafkaops.local.cluster import LocalCluster
+
+
+@pytest.fixture
+def zk(kafka_cluster: LocalCluster) -> Iterator[tuple[CheckpointStore, list[str]]]:
+    """A store under a fresh root, and the CLI options that point at it."""
+    root = f"/kafkaops-test-{uuid.uuid4().hex[:8]}"
+    with Coordinator(kafka_cluster.zk_hosts, root) as coord:
+        yield CheckpointStore(coord), ["-z", kafka_cluster.zk_hosts, "--zk-root", root]
+        coord.client.delete(root, recursive=True)
+
+
+def test_list_show_restore_prune(zk: tuple[CheckpointStore, list[str]], tmp_path: Path) -> None:
+    store, opts = zk
+    epoch = store.claim("orders", "w")
+    ids = [store.save("orders", {("orders", 0): 10 * i, ("orders", 1): i}, f"state-{i}".encode(),
+                      {"n": i}, epoch=epoch) for i in range(4)]
+    runner = CliRunner()
+
+    res = runner.invoke(app, ["checkpoint", "list", *opts, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == ["orders"]
+    res = runner.invoke(app, ["checkpoint", "list", "orders", *opts, "--json"])
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.output)
+    assert [c["id"] for c in listed] == ids and [c["current"] for c in listed] == [False] * 3 + [True]
+    res = runner.invoke(app, ["checkpoint", "list", "orders", *opts])
+    assert res.exit_code == 0 and ids[-1] in res.output
+
+    res = runner.invoke(app, ["checkpoint", "show", "orders", ids[1], *opts, "--json", "--state-to", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert shown["offsets"] == [{"topic": "orders", "partition": 0, "offset": 10},
+                                {"topic": "orders", "partition": 1, "offset": 1}]
+    assert shown["metadata"] == {"n": 1} and (tmp_path / "s").read_bytes() == b"state-1"
+
+    res = runner.invoke(app, ["checkpoint", "restore", "orders", ids[1], *opts])
+    assert res.exit_code == 0, res.output
+    assert store.latest("orders").id == ids[1]  # type: ignore[union-attr]
+    res = runner.invoke(app, ["checkpoint", "prune", "orders", "--keep", "1", *opts])
+    assert res.exit_code == 0, res.output
+    assert [i.id for i in store.list("orders")] == [ids[1], ids[3]]  # the current one is always kept
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kafkaops.cli", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "KAFKAOPS_LOG_LEVEL": "ERROR"})
+
+
+def test_errors_are_one_line(zk: tuple[CheckpointStore, list[str]], kafka_cluster: LocalCluster,
+                             tmp_path: Path) -> None:
+    _, opts = zk
+    res = _cli("checkpoint", "show", "no-such-job", *opts)
+    assert res.returncode == 1 and res.stderr.strip().count("\n") == 0
+    assert "no-such-job" in res.stderr and "Traceback" not in res.stderr
+    res = _cli("checkpoint", "restore", "no-such-job", "ckpt-0000000001", *opts)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    res = _cli("demo", "aggregate", "--topic", f"missing-{uuid.uuid4().hex[:6]}", "--job", "j",
+               "--output", str(tmp_path / "out.json"), "-b", kafka_cluster.bootstrap_servers, *opts)
+    assert res.returncode == 1 and "does not exist" in res.stderr and "Traceback" not in res.stderr
