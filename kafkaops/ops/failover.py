@@ -188,7 +188,7 @@ class FailoverPolicy:
         throttle: int = DEFAULT_THROTTLE,
         dry_run: bool = False,
         leadership: LeaderLike | None = None,
-        tick: float = 1.0,
+        tick: float = 0.5,
         on_action: Callable[[Action], None] | None = None,
         retry_after: float = 10.0,
         election_window: float = 300.0,
@@ -307,7 +307,8 @@ class FailoverPolicy:
     def _bootstrap(self, health: ClusterHealth) -> str:
         """Live brokers' addresses first (kafka-python may insist on a dead bootstrap broker)."""
         live = [f"{b.host}:{b.port}" for b in health.brokers.values() if b.alive and b.host and b.port]
-        rest = [s for s in self.bootstrap_servers.split(",") if s not in live]
+        dead = {f"{b.host}:{b.port}" for b in health.brokers.values() if not b.alive and b.host and b.port}
+        rest = [s for s in self.bootstrap_servers.split(",") if s not in live and s not in dead]
         return ",".join(live + rest)
 
     def _replace(self, health: ClusterHealth, expired: set[int], now: float) -> None:

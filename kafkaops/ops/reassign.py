@@ -270,14 +270,14 @@ def _alter_configs(bootstrap_servers: str, resources: list[ConfigResource], time
     others = [r for r in resources if r.restype != ResourceType.BROKER]
     batches = [[b] for b in brokers] + ([others] if others else [])
     failures = []
-    for batch in batches:
-        for res, fut in admin.incremental_alter_configs(batch, request_timeout=timeout).items():
-            try:
-                fut.result(timeout=timeout)
-            except KafkaException as exc:
-                failures.append(f"{res.restype.name.lower()} {res.name}: {exc.args[0].str()}")
-            except Exception as exc:  # noqa: BLE001 - timeouts
-                failures.append(f"{res.restype.name.lower()} {res.name}: {exc}")
+    futures = [f for batch in batches for f in admin.incremental_alter_configs(batch, request_timeout=timeout).items()]
+    for res, fut in futures:  # all requests in flight at once
+        try:
+            fut.result(timeout=timeout)
+        except KafkaException as exc:
+            failures.append(f"{res.restype.name.lower()} {res.name}: {exc.args[0].str()}")
+        except Exception as exc:  # noqa: BLE001 - timeouts
+            failures.append(f"{res.restype.name.lower()} {res.name}: {exc}")
     if failures:
         raise ReassignError("cannot alter configs: " + "; ".join(failures))
 
