@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from kazoo.client import KazooState
-from kazoo.exceptions import BadVersionError, LockTimeout, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, CancelledError, LockTimeout, NodeExistsError, NoNodeError
 from kazoo.protocol.states import WatchedEvent
 from kazoo.recipe.lock import Lock
 
@@ -104,6 +104,8 @@ class Leadership:
         self.rejoin = rejoin
         self.lock_path = coordinator.path("leaders", name, "lock")
         self._lock: Lock | None = None
+        self._pending: Lock | None = None
+        self._wakeup = threading.Event()
         self._held = False
         self._epoch: int | None = None
         self._closed = False
@@ -126,6 +128,7 @@ class Leadership:
         """Block until leader (LeadershipTimeout after ``timeout`` s); returns the epoch."""
         with self._mutex:
             self._closed = False
+            self._wakeup.clear()
         return self._acquire(timeout)
 
     def _acquire(self, timeout: float | None) -> int:
@@ -137,13 +140,22 @@ class Leadership:
         with self.coordinator.translate_errors(f"leadership of {self.name!r}"):
             self.coordinator.ensure_path(self.lock_path)
         lock = self.coordinator.client.Lock(self.lock_path, self.identifier)
+        with self._mutex:
+            if self._closed:
+                raise NotLeaderError(f"leadership of {self.name!r} was released")
+            self._pending = lock
         try:
             with self.coordinator.translate_errors(f"leadership of {self.name!r}"):
                 got = lock.acquire(blocking=True, timeout=timeout)
+        except CancelledError as exc:
+            raise NotLeaderError(f"leadership of {self.name!r} was released while waiting") from exc
         except LockTimeout as exc:
             raise LeadershipTimeout(
                 f"leadership of {self.name!r} not acquired within {timeout}s (leader: {self.leader()})"
             ) from exc
+        finally:
+            with self._mutex:
+                self._pending = None
         if not got:  # pragma: no cover - blocking acquire returns True or raises
             raise LeadershipTimeout(f"leadership of {self.name!r} not acquired")
         try:
@@ -167,9 +179,12 @@ class Leadership:
         return epoch
 
     def release(self) -> None:
-        """Give up leadership (no ``on_lost`` callback; no rejoin)."""
+        """Give up leadership, or stop waiting for it (no ``on_lost`` callback; no rejoin)."""
         with self._mutex:
             self._closed = True
+            self._wakeup.set()
+            if self._pending is not None:
+                self._pending.cancel()
             lock, self._lock = self._lock, None
             was_held, self._held = self._held, False
             self._generation += 1
@@ -252,16 +267,16 @@ class Leadership:
                 self.on_lost()
             except Exception:
                 log.exception("on_lost callback of %s failed", self.name)
-        while self.rejoin and not self._closed:
+        while self.rejoin and not self._closed and self.coordinator.started:
             try:
                 epoch = self._acquire(timeout=30.0)
-            except CoordinatorError:
-                continue
+            except LeadershipTimeout:
+                continue  # another instance leads: keep standing by
             except Exception:
                 if self._closed or not self.coordinator.started:
                     return
                 log.warning("re-acquiring leadership of %s failed; retrying", self.name, exc_info=True)
-                threading.Event().wait(1.0)
+                self._wakeup.wait(1.0)
                 continue
             if self.on_elected is not None:
                 try:

@@ -169,3 +169,28 @@ def test_session_expiry_recovers_and_fences_the_old_epoch(kafka_cluster: LocalCl
         assert latest is not None and latest.state == b"after" and latest.offsets == {("t", 0): 12}
         assert [i.metadata for i in store.list("agg")] == [{}, {}]  # the zombie wrote nothing
         lead.release()
+
+
+def test_release_cancels_a_pending_acquire(kafka_cluster: LocalCluster, root: str) -> None:
+    """A standby blocked in acquire() stops waiting when released (e.g. at shutdown)."""
+    with Coordinator(kafka_cluster.zk_hosts, root) as c1, Coordinator(kafka_cluster.zk_hosts, root) as c2:
+        leader = Leadership(c1, "singleton", "a")
+        leader.acquire(timeout=10)
+        standby = Leadership(c2, "singleton", "b")
+        outcome: list[BaseException] = []
+
+        def wait_for_it() -> None:
+            try:
+                standby.acquire()
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                outcome.append(exc)
+
+        t = threading.Thread(target=wait_for_it)
+        t.start()
+        wait_until(lambda: len(c1.client.get_children(leader.lock_path)) == 2, 10, "standby contending")
+        standby.release()
+        t.join(10)
+        assert not t.is_alive() and len(outcome) == 1 and isinstance(outcome[0], CoordinatorError)
+        assert not standby.is_leader and leader.is_leader
+        wait_until(lambda: len(c1.client.get_children(leader.lock_path)) == 1, 10, "standby's node gone")
+        leader.release()
