@@ -104,8 +104,16 @@ def summary(h: ClusterHealth) -> str:
 
 
 def unsafe_to_stop(h: ClusterHealth, broker: int) -> list[PartitionHealth]:
-    """Partitions that would fall below min ISR if ``broker`` stopped now (Strimzi's rule)."""
-    return [p for _, p in sorted(h.partitions.items()) if broker in p.isr and len(p.isr) - 1 < p.min_isr]
+    """Partitions that would fall below min ISR if ``broker`` stopped now (Strimzi's rule).
+
+    As Strimzi does, partitions whose ``min.insync.replicas`` is not below their replication
+    factor (e.g. RF 1) are ignored: no restart order can keep them writable.
+    """
+    return [
+        p
+        for _, p in sorted(h.partitions.items())
+        if broker in p.isr and p.min_isr < len(p.replicas) and len(p.isr) - 1 < p.min_isr
+    ]
 
 
 def _unhealthy(h: ClusterHealth) -> list[PartitionHealth]:
@@ -284,9 +292,10 @@ def _execute_moves(
         return 0
     brokers = {b for tp in moves for b in current[tp] + moves[tp]} & set(live)
     topics = {t for t, _ in moves}
-    reassign.set_throttle(
-        ctx.bootstrap_servers, throttle, brokers, {tp: (current[tp], r) for tp, r in moves.items()}, timeout=30.0
-    )
+    if throttle > 0:
+        reassign.set_throttle(
+            ctx.bootstrap_servers, throttle, brokers, {tp: (current[tp], r) for tp, r in moves.items()}, timeout=30.0
+        )
     try:
         result = reassign.submit_reassignments(ctx.bootstrap_servers, moves)
         failed = {tp: e for tp, e in result.items() if e is not None}
@@ -296,7 +305,8 @@ def _execute_moves(
         ctx.progress(f"moving {len(moves)} partition(s), throttled to {throttle} B/s")
         reassign.wait_reassignments(ctx.bootstrap_servers, list(moves), timeout=timeout, poll=ctx.poll_interval)
     finally:
-        reassign.clear_throttle(ctx.bootstrap_servers, brokers, topics)
+        if throttle > 0:
+            reassign.clear_throttle(ctx.bootstrap_servers, brokers, topics)
     return len(moves)
 
 
@@ -390,7 +400,7 @@ def _current_assignment(h: ClusterHealth, topics: list[str] | None) -> Assignmen
 def reassign_off_broker(
     ctx: ActionContext, *, broker: int, throttle: int = 50_000_000, timeout: float = 600.0
 ) -> str:
-    """Move every replica off a broker (dead or to be removed) to live brokers, throttled."""
+    """Move every replica off a broker (dead or to be removed) to live brokers, throttled (bytes/s; 0 = off)."""
     h = cluster_health(ctx.bootstrap_servers)
     current = _current_assignment(h, None)
     target = plan_off_broker(current, broker, h.live_brokers)
@@ -402,7 +412,7 @@ def reassign_off_broker(
 def rebalance(
     ctx: ActionContext, *, topics: list[str] | None = None, throttle: int = 50_000_000, timeout: float = 600.0
 ) -> str:
-    """Spread replicas and preferred leaders evenly over the live brokers (throttled), then elect leaders."""
+    """Spread replicas and preferred leaders evenly over the live brokers (throttled; 0 = off), then elect leaders."""
     h = cluster_health(ctx.bootstrap_servers)
     current = _current_assignment(h, topics)
     if topics and not current:

@@ -282,7 +282,7 @@ def _expand(pb: Playbook, s: StepDef, env: dict[str, Any], gate: str, out: list[
 class RunEvent:
     """What the runner reports while it works (the CLI renders these)."""
 
-    kind: str  # lock | start | skip | progress | gate | done | failed | finished
+    kind: str  # lock | note | start | skip | progress | gate | done | failed | finished
     message: str
     step: PlannedStep | None = None
     total: int = 0
@@ -503,7 +503,13 @@ class PlaybookRunner:
             else:
                 old = self.progress(plan.playbook)
                 if old is not None and old.get("state") != "succeeded":
-                    log.warning("discarding unfinished run %s of %s", old.get("run_id"), plan.playbook)
+                    left = sorted(int(i) for i, st in old.get("status", {}).items() if st != "done")
+                    note = (
+                        f"starting afresh: the unfinished run {old.get('run_id')} of {plan.playbook} "
+                        f"({old.get('state')}{f' at step {left[0]}' if left else ''}) is discarded; --resume continues one"
+                    )
+                    log.warning(note)
+                    self.on_event(RunEvent("note", note))
                 record = {
                     "run_id": run_id,
                     "playbook": plan.playbook,

@@ -115,3 +115,19 @@ def test_broker_control_config() -> None:
     shell = load_config('{"type": "shell", "hosts": {"1": "h1"}, "stop": "ssh {host} sudo systemctl stop kafka", "start": "ssh {host} sudo systemctl start kafka"}')
     assert isinstance(shell, ShellBrokerControl)
     assert shell.command("stop", 1) == ["ssh", "h1", "sudo", "systemctl", "stop", "kafka"]
+
+
+def test_restart_safety_rule_as_strimzi() -> None:
+    from kafkaops.ops.actions import is_healthy, unsafe_to_stop
+    from kafkaops.ops.health import build_health
+
+    rows = [
+        ("a", 0, 1, [1, 2, 3], [1, 2, 3]),  # full ISR: any one broker may go
+        ("a", 1, 2, [2, 3, 1], [2, 3]),  # ISR 2 = min ISR: 2 and 3 may not go, 1 (out of ISR) may
+        ("single", 0, 3, [3], [3]),  # RF 1 <= min ISR: ignored, it cannot stay writable anyway
+    ]
+    h = build_health({1: ("h", 1), 2: ("h", 2), 3: ("h", 3)}, 1, rows, {"a": 2, "single": 1})
+    assert [p.tp for p in unsafe_to_stop(h, 2)] == [("a", 1)]
+    assert [p.tp for p in unsafe_to_stop(h, 3)] == [("a", 1)]
+    assert unsafe_to_stop(h, 1) == []
+    assert not is_healthy(h) and is_healthy(h, allow_under_replicated=True)
