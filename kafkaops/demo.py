@@ -218,7 +218,9 @@ def monitor_steps(cluster: LocalCluster, timeout: float = 120.0) -> Iterator[Ste
         killed = time.time()
         cluster.kill_broker(victim)
         try:
-            h = mon.wait_for(lambda h: victim in h.dead_brokers and h.counts.under_replicated > 0, timeout)
+            h = mon.wait_for(
+                lambda h: victim in h.dead_brokers and h.counts.under_replicated >= len(h.replicas_on(victim)), timeout
+            )
             down = next(e for e in list(seen) if isinstance(e, BrokerDown) and e.broker == victim)
             urp = sum(1 for e in list(seen) if isinstance(e, UnderReplicated))
             yield Step(
@@ -238,7 +240,11 @@ def monitor_steps(cluster: LocalCluster, timeout: float = 120.0) -> Iterator[Ste
                 timeout,
             )
             recovered = sum(1 for e in list(seen) if isinstance(e, Recovered))
-            elections = [a for a in policy.actions if a.what == "elect_preferred_leaders" and a.ok]
+            deadline = time.monotonic() + 10  # the policy records its election once the call returns
+            while not (elections := [a for a in policy.actions if a.what == "elect_preferred_leaders" and a.ok]):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
             yield Step(
                 "monitor: broker recovered",
                 f"BrokerUp {victim}, {recovered} partitions Recovered {time.time() - t0:.1f}s after restart; "

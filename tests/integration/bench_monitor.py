@@ -123,7 +123,11 @@ def main() -> None:
     ap.add_argument("--failovers", type=int, default=3)
     ap.add_argument("--grace", type=float, default=2.0)
     args = ap.parse_args()
-    result = {"detection": detection(args.kills), "failover": failover(args.failovers, args.grace)}
+    result: dict[str, Any] = {}
+    if args.kills > 0:
+        result["detection"] = detection(args.kills)
+    if args.failovers > 0:
+        result["failover"] = failover(args.failovers, args.grace)
     print(json.dumps(result))
 
 
