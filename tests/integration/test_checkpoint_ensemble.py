@@ -63,7 +63,13 @@ def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) ->
     cluster = ensemble
     with Coordinator(cluster.zk_hosts, timeout=10.0) as coord:
         states: list[str] = []
-        coord.add_listener(states.append)
+        writable: list[bool] = []
+
+        def on_state(state: str) -> None:
+            states.append(state)
+            writable.append(coord.writable)
+
+        coord.add_listener(on_state)
         store = CheckpointStore(coord)
         epoch = store.claim("ens", "w")
         saved: list[tuple[str, int]] = []
@@ -94,6 +100,8 @@ def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) ->
             t.join(60)
         assert not errors, errors
         assert "SUSPENDED" in states and "LOST" not in states and states[-1] == "CONNECTED"
+        assert [w for st, w in zip(states, writable) if st == "SUSPENDED"] == [False] * states.count("SUSPENDED")
+        assert writable[-1] and coord.writable
         latest = store.latest("ens")
         assert latest is not None and (latest.id, int(latest.state or b"-1")) == saved[-1]
         ids = [i.id for i in store.list("ens")]
