@@ -93,6 +93,7 @@ def run(cluster: LocalCluster, messages: int = 1000) -> Iterator[Step]:
     )
     cluster.start_broker(victim)
     yield Step("restart broker", f"broker {victim} is back with the same id and data")
+    yield from typed_order_steps(cluster, messages)  # issue 3
     yield from monitor_steps(cluster)  # issue 6
     yield from checkpoint_steps(cluster, messages)  # issue 5
     yield from playbook_steps(cluster)  # issue 7
@@ -311,3 +312,96 @@ def playbook_steps(cluster: LocalCluster, partitions: int = 6, timeout: float = 
     finally:
         coord.stop()
 # ---- end playbooks (issue 7) ---------------------------------------------
+
+
+# ---- serde & clients (issue 3) -------------------------------------------
+import datetime  # noqa: E402
+import enum  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+class OrderStatus(enum.Enum):
+    """The demo order's status (Avro enum ``io.kafkaops.shop.OrderStatus``)."""
+
+    PLACED = "placed"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+
+
+@dataclass
+class OrderLine:
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass
+class Order:
+    """The demo's typed order, mapped to and from ``schemas/order-v2.avsc``."""
+
+    order_id: str
+    customer_id: str
+    created_at: datetime.datetime
+    status: OrderStatus
+    lines: list[OrderLine]
+    total_cents: int
+    currency: str = "EUR"
+    coupon: str | None = None
+    shipping_country: str = "DE"
+
+
+def typed_order_steps(cluster: LocalCluster, messages: int = 1000, timeout: float = 90.0) -> Iterator[Step]:
+    """Typed orders: schema registry in ZooKeeper, TypedProducer (Avro, Confluent wire format),
+    a poison record dead-lettered, TypedConsumer decoding into dataclasses."""
+    from kafkaops.clients.consumer import TypedConsumer
+    from kafkaops.clients.producer import TypedProducer
+    from kafkaops.serde.avro import AvroCodec, AvroSchema
+    from kafkaops.serde.registry import SchemaRegistry
+
+    schemas = Path(__file__).resolve().parent.parent / "schemas"
+    bootstrap = cluster.bootstrap_servers
+    zk = cluster.kazoo()
+    try:
+        registry = SchemaRegistry(zk)
+        subject = "demo-orders-value"
+        v1 = registry.register(subject, AvroSchema.load(schemas / "order-v1.avsc"))
+        v2 = registry.register(subject, AvroSchema.load(schemas / "order-v2.avsc"))
+        yield Step("schema registry", f"{subject}: v{v1.version} id {v1.id}, v{v2.version} id {v2.id} "
+                   f"({registry.compatibility(subject).value}, in ZooKeeper under {registry.root})")
+        topic = f"demo-orders-{uuid.uuid4().hex[:6]}"
+        create_topic(bootstrap, topic, partitions=3, replication_factor=min(3, len(cluster.brokers)))
+        codec = AvroCodec(v2.schema, v2.id, record_type=Order, registry=registry)
+        now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+        orders = [
+            Order(f"o-{i}", f"c-{i % 50}", now, OrderStatus.PLACED,
+                  [OrderLine(f"sku-{i % 7}", 1 + i % 3, 250)], (1 + i % 3) * 250, coupon="WELCOME" if i % 10 == 0 else None)
+            for i in range(messages)
+        ]
+        with TypedProducer(bootstrap, topic, codec) as producer:
+            futures = [producer.produce(o, key=o.customer_id) for o in orders[: messages // 2]]
+            producer.client.produce(topic, b'{"order_id": "not-avro"}', key=b"c-poison")  # a poison record
+            futures += [producer.produce(o, key=o.customer_id) for o in orders[messages // 2:]]
+        acked = sum(1 for f in futures if f.exception(0) is None)
+        yield Step("typed produce", f"{acked} Order dataclasses as Avro (schema id {v2.id}, keyed by customer, "
+                   f"acks=all) + 1 poison record to {topic}", acked == messages)
+        consumer: TypedConsumer[Order] = TypedConsumer(bootstrap, topic, f"demo-{uuid.uuid4().hex[:6]}", codec,
+                                                       handle_sigterm=False)
+        got: list[Order] = []
+        deadline = time.monotonic() + timeout
+        with consumer:
+            while len(got) < messages and time.monotonic() < deadline:
+                rec = consumer.poll(1.0)
+                if rec is not None:
+                    got.append(rec.value)
+            consumer.ack()
+        same = sorted(got, key=lambda o: o.order_id) == sorted(orders, key=lambda o: o.order_id)
+        yield Step("typed consume", f"{len(got)} Orders decoded, identical to those sent: {same}; "
+                   f"revenue {sum(o.total_cents for o in got) / 100:.2f} EUR", same and len(got) == messages)
+        yield Step("dead-letter queue", f"{consumer.dead_lettered} poison record sent to {topic}.dlq with its error "
+                   "and source headers; consumption went on", consumer.dead_lettered == 1)
+    finally:
+        zk.stop()
+        zk.close()
+# ---- end serde & clients (issue 3) ---------------------------------------

@@ -263,7 +263,12 @@ def _field_mappers(hint: Any) -> tuple[Callable[[Any], Any], Callable[[Any], Any
 
 def _dataclass_mappers(cls: type[Any]) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
     """Functions dataclass -> dict and dict -> dataclass, built once per type."""
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except (NameError, TypeError) as exc:
+        raise SchemaError(
+            f"cannot resolve the field types of {cls.__qualname__} ({exc}); define it at module level"
+        ) from None
     fields = [f.name for f in dataclasses.fields(cls)]
     mappers = {name: m for name in fields if (m := _field_mappers(hints.get(name, Any))) is not None}
     slots = not hasattr(cls, "__dict__") or "__slots__" in cls.__dict__

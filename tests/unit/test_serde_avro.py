@@ -186,3 +186,14 @@ def test_split_wire_and_schema_errors() -> None:
     assert AvroSchema.parse(POINT).fingerprint != AvroSchema.parse(
         {**POINT, "fields": [*POINT["fields"][:2], {"name": "ok", "type": "boolean", "default": False}]}  # type: ignore[index]
     ).fingerprint
+
+
+def test_unresolvable_dataclass_hints_are_a_schema_error() -> None:
+    @dataclass
+    class Local:
+        when: "NotDefinedAnywhere"  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(SchemaError, match="module level"):
+        AvroCodec(AvroSchema.parse(POINT), 1, record_type=Local)
+    with pytest.raises(SchemaError, match="dataclass"):
+        AvroCodec(AvroSchema.parse(POINT), 1, record_type=dict)
