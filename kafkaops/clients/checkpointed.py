@@ -39,9 +39,10 @@ T = TypeVar("T")
 S = TypeVar("S")
 TP = tuple[str, int]
 
-#: librdkafka settings of a checkpointed consumer (``config`` overrides them): the job
-#: is a static group member, so a restarted instance takes its partitions back at once
-#: instead of waiting for the dead one's session to time out.
+#: librdkafka settings of a checkpointed consumer (``config`` overrides them). The job
+#: is also a static group member (``group.instance.id = kafkaops-job-<job>``), so a
+#: restarted instance takes its partitions back at once instead of waiting for the
+#: dead one's session to time out. One instance per job runs at a time.
 CHECKPOINTED_CONFIG: dict[str, Any] = {
     "session.timeout.ms": 10000,
 }

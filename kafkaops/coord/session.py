@@ -89,7 +89,7 @@ class Coordinator:
         self.auth = auth
         self.read_protected = read_protected
         self.timeout = timeout
-        self._own_client = client is None
+        self._own_client = client is None  # a client handed in is not stopped by stop()
         self._client: KazooClient | None = client
         self._listeners: list[StateListener] = []
         self._reconnect_hooks: list[ReconnectHook] = []
@@ -129,10 +129,15 @@ class Coordinator:
         """Connect (no-op when already started); raises CoordinatorError if ZooKeeper
         is not reachable within ``timeout`` seconds."""
         with self._lock:
-            if self._client is not None and self._client.connected:
+            if self._client is not None:  # already started, or a client handed in
                 if not self._owns_listener():
                     self._client.add_listener(self._on_state)
-                    self._writable.set()
+                if not self._client.connected:
+                    try:
+                        self._client.start(timeout=timeout)
+                    except (KazooTimeoutError, KazooException) as exc:
+                        raise CoordinatorError(f"ZooKeeper at {self.hosts} not reachable: {exc}") from exc
+                self._writable.set()
                 return self
             auth_data = [("digest", f"{self.auth[0]}:{self.auth[1]}")] if self.auth else None
             client = KazooClient(

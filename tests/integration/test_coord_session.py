@@ -194,3 +194,19 @@ def test_release_cancels_a_pending_acquire(kafka_cluster: LocalCluster, root: st
         assert not standby.is_leader and leader.is_leader
         wait_until(lambda: len(c1.client.get_children(leader.lock_path)) == 1, 10, "standby's node gone")
         leader.release()
+
+
+def test_coordinator_over_a_client_handed_in(kafka_cluster: LocalCluster, root: str) -> None:
+    """Components that already hold a KazooClient can share it: the coordinator does not close it."""
+    zk = KazooClient(hosts=kafka_cluster.zk_hosts)
+    try:
+        coord = Coordinator(kafka_cluster.zk_hosts, root, client=zk).start()
+        assert coord.client is zk and zk.connected and coord.writable
+        store = CheckpointStore(coord)
+        store.save("shared", {("t", 0): 1}, None, epoch=store.claim("shared", "w"))
+        coord.stop()
+        assert zk.connected  # still the owner's
+        assert zk.exists(f"{root}/checkpoints/shared/latest") is not None
+    finally:
+        zk.stop()
+        zk.close()
