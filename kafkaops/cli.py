@@ -501,8 +501,8 @@ def playbook_validate(
     from kafkaops.ops.playbook_schema import REQUIRED
 
     pb = pbs.load(pbs.find(file))
-    if var:
-        pbs.bind_variables(pb, _key_values(var, "--var"), lambda: {"all_brokers": [], "controller": -1})
+    if var:  # also bind the variables and type-check every argument after substitution
+        pbs.make_plan(pb, _key_values(var, "--var"), lambda: {"all_brokers": [], "controller": -1})
     required = [v.name for v in pb.variables.values() if v.default is REQUIRED]
     out.print(f"[green]ok[/] {pb.file}: playbook {pb.name!r}, {len(pb.steps)} steps"
               + (f"; required variables: {', '.join(required)}" if required else ""), highlight=False)
@@ -646,7 +646,7 @@ def _render_monitor(health: Any, events: list[Any], actions: list[Any], role: st
     from rich.panel import Panel
 
     c = health.counts
-    brokers = Table(title=f"controller: {health.controller_id}   {role}", expand=False)
+    brokers = Table(title=f"controller: {health.controller_id}", expand=False)
     for col in ("broker", "address", "alive"):
         brokers.add_column(col)
     for b in health.brokers.values():
@@ -665,7 +665,8 @@ def _render_monitor(health: Any, events: list[Any], actions: list[Any], role: st
     parts.add_row("total", str(c.total), f"preferred-leader imbalance: {c.preferred_leader_imbalance}")
     lines = [f"{time.strftime('%H:%M:%S', time.localtime(e.timestamp))}  {e.describe()}  [dim]({e.source})" for e in events[-12:]]
     lines += [f"{time.strftime('%H:%M:%S', time.localtime(a.timestamp))}  [bold]{a.what}[/] {a.result}: {a.why}" for a in actions[-5:]]
-    return Group(brokers, parts, Panel("\n".join(lines) or "[dim]no events yet", title="recent events and actions"))
+    title = "recent events and actions" + (f" - {role}" if role else "")
+    return Group(brokers, parts, Panel("\n".join(lines) or "[dim]no events yet", title=title))
 
 
 @app.command()
@@ -698,6 +699,8 @@ def monitor(
         raise typer.BadParameter("--json goes with --once (use --events for a JSON stream)")
     if dry_run and not auto_failover:
         raise typer.BadParameter("--dry-run goes with --auto-failover")
+    if once and (events or auto_failover):
+        raise typer.BadParameter("--once prints one snapshot; it does not go with --events or --auto-failover")
     bs, zk_connect, zk_hosts = _monitor_sources(bootstrap, zookeeper)
     if auto_failover and not bs:
         raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")

@@ -34,13 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import LockTimeout, NoNodeError
+from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
 from kazoo.recipe.lock import Lock
 
 from kafkaops.errors import KafkaopsError
 from kafkaops.ops.actions import ACTIONS, ActionContext, cluster_health, wait_for_health
 from kafkaops.ops.playbook_schema import (
-    BUILTINS,
     REQUIRED,
     Playbook,
     PlaybookError,
@@ -67,6 +66,10 @@ class StepFailed(KafkaopsError):
 
 class PlaybookLocked(KafkaopsError):
     """Another playbook run holds this cluster's playbook lock."""
+
+
+class RunnerError(KafkaopsError):
+    """Progress, lock or audit could not be recorded in ZooKeeper."""
 
 
 class NothingToResume(KafkaopsError):
@@ -183,10 +186,10 @@ class _LazyFacts(Mapping[str, Any]):
         return self._load()[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(BUILTINS)
+        return iter(self._load())
 
     def __len__(self) -> int:
-        return len(BUILTINS)
+        return len(self._load())
 
 
 def bind_variables(pb: Playbook, overrides: Mapping[str, str], facts: Facts | None = None) -> dict[str, Any]:
@@ -222,9 +225,8 @@ def bind_variables(pb: Playbook, overrides: Mapping[str, str], facts: Facts | No
 
 def make_plan(pb: Playbook, overrides: Mapping[str, str] | None = None, facts: Facts | None = None) -> Plan:
     """Bind variables and expand ``for_each`` loops into the flat list of steps to run."""
-    values = bind_variables(pb, overrides or {}, facts)
-    env: dict[str, Any] = {}
-    lazy = _LazyFacts(facts)
+    lazy = _LazyFacts(facts)  # read the cluster at most once per plan
+    values = bind_variables(pb, overrides or {}, (lambda: dict(lazy)) if facts is not None else None)
 
     class _Env(dict[str, Any]):
         def __missing__(self, key: str) -> Any:
@@ -488,7 +490,15 @@ class PlaybookRunner:
         Raises StepFailed naming the step and the reason when a step or its health gate
         fails; the progress record then says where to resume.
         """
+        try:
+            return self._run(plan, resume, playbook)
+        except KazooException as exc:
+            raise RunnerError(f"ZooKeeper failed while running {plan.playbook}: {exc!r}; run again with --resume") from None
+
+    def _run(self, plan: Plan, resume: bool, playbook: Playbook | None) -> RunResult:
         run_id = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        if resume:
+            run_id = (self.progress(plan.playbook) or {}).get("run_id", run_id)
         lock = self._lock(plan.playbook, run_id)
         try:
             done: set[int] = set()
@@ -535,7 +545,10 @@ class PlaybookRunner:
             self.on_event(RunEvent("finished", f"{plan.playbook}: {total} steps done", None, total))
             return result
         finally:
-            lock.release()
+            try:
+                lock.release()
+            except KazooException as exc:  # the session is gone: so is the ephemeral lock
+                log.warning("could not release the playbook lock: %r", exc)
 
     def _run_step(self, record: dict[str, Any], plan: Plan, step: PlannedStep, total: int) -> None:
         record["status"][str(step.index)] = "running"
