@@ -520,6 +520,7 @@ def playbook_run(
                                                   help="ZooKeeper hosts for progress, lock and audit (default: the local cluster's)")] = None,
     broker_control: Annotated[str | None, typer.Option("--broker-control", envvar="KAFKAOPS_BROKER_CONTROL",
                                                        help="BrokerControl config: YAML/JSON file or inline JSON (local | docker | shell)")] = None,
+    zk_root: Annotated[str, typer.Option("--zk-root", help="kafkaops' znode root (progress, lock, audit, checkpoints)")] = "/kafkaops",
     lock_wait: Annotated[float, typer.Option("--lock-wait", help="seconds to wait for another run's lock (default: fail at once)")] = 0.0,
     audit_file: Annotated[Path | None, typer.Option("--audit-file", help="JSON-lines audit file (default $KAFKAOPS_HOME/audit/playbooks.jsonl)")] = None,
 ) -> None:
@@ -547,7 +548,7 @@ def playbook_run(
         return
     from kafkaops.coord.session import Coordinator
 
-    coord = Coordinator(zookeeper).start()
+    coord = Coordinator(zookeeper, root=zk_root).start()
     try:
         ctx = acts.ActionContext(bootstrap, control, coord, assume_yes=yes)
         runner = pbs.PlaybookRunner(

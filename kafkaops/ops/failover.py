@@ -195,6 +195,8 @@ class FailoverPolicy:
     ) -> None:
         if grace < 0:
             raise KafkaopsError(f"grace must be >= 0 seconds, not {grace}")
+        if throttle <= 0:
+            raise KafkaopsError(f"the replication throttle must be > 0 bytes/s, not {throttle}")
         self.monitor = monitor
         self.bootstrap_servers = bootstrap_servers
         self.grace = grace

@@ -153,6 +153,8 @@ class ReplicaMonitor:
     ) -> None:
         if not bootstrap_servers and not zk_connect:
             raise MonitorError("the monitor needs bootstrap servers, a ZooKeeper connect string, or both")
+        if poll_interval <= 0:
+            raise MonitorError(f"the poll interval must be > 0 seconds, not {poll_interval}")
         self.bootstrap_servers = bootstrap_servers
         self.zk_connect = zk_connect
         self.poll_interval = poll_interval
