@@ -336,6 +336,7 @@ class FailoverPolicy:
             self._handled |= expired
             self._record(Action("reassign", why, "dry-run", details, dry_run=True))
             return
+        t0 = time.monotonic()
         try:
             ongoing = reassign.list_reassignments(bootstrap, list(mine))
         except reassign.ReassignError as exc:
@@ -361,6 +362,7 @@ class FailoverPolicy:
             self._record(Action("reassign", why, f"error: {exc}", details))
             return
         self._handled |= expired
+        log.info("failover: reassignment of %d partitions submitted in %.2fs via %s", len(mine), time.monotonic() - t0, bootstrap)
         failed = {tp: err for tp, err in result.items() if err}
         for tp, (c, t) in mine.items():
             if tp not in failed:

@@ -179,12 +179,14 @@ def build_health(
     min_isr: Mapping[str, int] | None = None,
     known_brokers: Iterable[int] = (),
     timestamp: float | None = None,
+    addresses: Mapping[int, tuple[str | None, int | None]] | None = None,
 ) -> ClusterHealth:
     """Assemble a ClusterHealth from raw facts.
 
     ``live`` maps live broker ids to (host, port); ``partitions`` yields
     (topic, partition, leader, replicas, isr). Brokers named in ``known_brokers``
-    or in any replica set but not live are listed as dead.
+    or in any replica set but not live are listed as dead, with their last known
+    address from ``addresses`` if any.
     """
     mins = dict(min_isr or {})
     parts: dict[TP, PartitionHealth] = {}
@@ -197,7 +199,8 @@ def build_health(
         )
     brokers = {i: BrokerHealth(i, True, h, p) for i, (h, p) in live.items()}
     for i in referenced - set(live):
-        brokers[i] = BrokerHealth(i, False)
+        host, port = (addresses or {}).get(i, (None, None))
+        brokers[i] = BrokerHealth(i, False, host, port)
     return ClusterHealth(
         brokers=dict(sorted(brokers.items())),
         controller_id=controller_id,

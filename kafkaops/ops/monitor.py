@@ -359,9 +359,12 @@ class ReplicaMonitor:
         controller = None
         rows = []
         mins: dict[str, int] = {}
+        addresses: dict[int, tuple[str | None, int | None]] = {}
         for key, value in self._facts.items():
             kind = key[0]
-            if kind == "broker":
+            if kind == "addr":
+                addresses[key[1]] = value
+            elif kind == "broker":
                 known.add(key[1])
                 if value:
                     live[key[1]] = self._facts.get(("addr", key[1]), (None, None))
@@ -375,7 +378,7 @@ class ReplicaMonitor:
                     rows.append((key[1], key[2], state[0], value, state[1]))
         for topic in {r[0] for r in rows} - set(mins):
             mins[topic] = self.default_min_isr
-        return build_health(live, controller, rows, mins, known)
+        return build_health(live, controller, rows, mins, known, addresses=addresses)
 
     def _publish(self, changed: dict[Key, str]) -> None:
         if not self._ready():
