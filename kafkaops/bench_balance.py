@@ -239,8 +239,9 @@ def _topics(bootstrap: str, count: int, prefix: str) -> list[str]:
 def _delete(bootstrap: str, topics: Sequence[str]) -> None:
     if not topics:
         return
+    admin = admin_client(bootstrap)  # keep the client alive until its futures resolve
     try:
-        for f in admin_client(bootstrap).delete_topics(list(topics), operation_timeout=30).values():
+        for f in admin.delete_topics(list(topics), operation_timeout=30).values():
             f.result(timeout=30)
     except Exception as exc:  # noqa: BLE001 - cleanup is best effort
         log.warning("bench topics not deleted: %s", exc)
@@ -311,7 +312,7 @@ def _run_threads(drivers: Sequence[Driver], target: Callable[[Driver], None]) ->
 
 
 # ---------------------------------------------------------------------- scenarios
-def healthy(cluster: BalanceCluster, messages: int, rounds: int = 2) -> dict[str, StrategyRun]:
+def healthy(cluster: BalanceCluster, messages: int, rounds: int = 3) -> dict[str, StrategyRun]:
     bootstrap = cluster.bootstrap_servers
     topics = _topics(bootstrap, len(STRATEGIES), "balance-healthy")
     best: dict[str, StrategyRun] = {}
@@ -340,7 +341,7 @@ class PausedResult:
     duration: float
 
 
-def paused(cluster: BalanceCluster, acks: str, rate: float = 2000.0, duration: float = 12.0) -> PausedResult:
+def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: float = 12.0) -> PausedResult:
     """All strategies at ``rate`` each while one broker is paused 1 s in every 3 s."""
     bootstrap = cluster.bootstrap_servers
     topics = _topics(bootstrap, len(STRATEGIES), "balance-paused")
@@ -535,7 +536,7 @@ def run(
     progress("per-call overhead (timeit)")
     over = overhead_us()
     if "healthy" in scenarios:
-        progress(f"healthy: {messages} records per strategy, 2 rounds")
+        progress(f"healthy: {messages} records per strategy, best of 3 rounds")
         runs = healthy(cluster, messages)
         result["healthy"] = {s: runs[s].summary() for s in STRATEGIES}
     for name, acks in (("paused", "1"), ("paused-acks-all", "all")):

@@ -28,6 +28,8 @@ from kafkaops.clients.metadata import TopicView
 
 STALLED = 1e9
 """Added to a stalled leader's load: it ranks after every leader that makes progress."""
+STALL_CHECK_S = 0.005
+"""How often ``pick`` re-evaluates which leaders are stalled."""
 
 
 class LoadTracker:
@@ -53,6 +55,8 @@ class LoadTracker:
         self._leader: dict[int, int] = {}
         self._progress: dict[int, float] = {}
         self._stats_load: dict[int, float] = {}
+        self._stalled: set[int] = set()
+        self._stall_due = 0.0
 
     # ------------------------------------------------------------------ updates
     def track(self, view: TopicView) -> None:
@@ -100,8 +104,11 @@ class LoadTracker:
                 return
             counts[partition] -= 1
             leader = self._leaders[topic][partition]
-            self._add(leader, -1)
+            n = self._leader.get(leader, 0)
+            self._leader[leader] = n - 1 if n > 0 else 0
             self._progress[leader] = now
+            if self._stalled:
+                self._stalled.discard(leader)
 
     def on_stats(self, stats: str | Mapping[str, Any]) -> None:
         """Take librdkafka statistics JSON: per broker queued records and rtt (microseconds)."""
@@ -126,6 +133,15 @@ class LoadTracker:
             load += STALLED
         return load
 
+    def _check_stalls(self, now: float) -> None:
+        """Recompute the stalled leaders, at most every few milliseconds (keeps ``pick`` cheap)."""
+        self._stall_due = now + STALL_CHECK_S
+        stall = self.stall_s
+        if stall is None:
+            return
+        progress = self._progress
+        self._stalled = {b for b, n in self._leader.items() if n and now - progress.get(b, now) > stall}
+
     def pick(self, view: TopicView, tick: int) -> int:
         """The least-loaded leader's least-loaded available partition, counted as sent.
 
@@ -133,32 +149,38 @@ class LoadTracker:
         rotation wins when it is among the least loaded, else the first of them.
         """
         leaders = view.leader_ids
-        topic = view.topic
         now = self.clock()
         with self.lock:
-            counts = self._partition.get(topic)
+            counts = self._partition.get(view.topic)
             if not leaders or counts is None:
                 choices = view.choices
                 p = choices[tick % len(choices)]
-                self.sent_locked(topic, p)
+                self.sent_locked(view.topic, p)
                 return p
-            load = self._load_locked
-            loads = [load(b, now) for b in leaders]
+            if now >= self._stall_due:
+                self._check_stalls(now)
+            inflight = self._leader
+            get = inflight.get
+            if self._stalled or self._stats_load:
+                stalled = self._stalled
+                stats = self._stats_load
+                loads = [get(b, 0) + stats.get(b, 0.0) + (STALLED if b in stalled else 0.0) for b in leaders]
+            else:
+                loads = [get(b, 0) for b in leaders]
             low = min(loads)
             k = tick % len(loads)
             best = leaders[k] if loads[k] == low else leaders[loads.index(low)]
             parts = view.by_leader[best]
             p = parts[tick % len(parts)]
-            if len(parts) > 1:
-                inflight = [counts[q] for q in parts]
-                least = min(inflight)
-                if counts[p] != least:
-                    p = parts[inflight.index(least)]
+            if counts[p] and len(parts) > 1:
+                q = min(parts, key=counts.__getitem__)
+                if counts[q] < counts[p]:
+                    p = q
             counts[p] += 1
-            n = self._leader.get(best, 0)
+            n = get(best, 0)
             if not n:
                 self._progress[best] = now
-            self._leader[best] = n + 1
+            inflight[best] = n + 1
             return p
 
     def pick_of_two(self, view: TopicView, a: int, b: int) -> int:

@@ -88,6 +88,7 @@ class MetadataCache:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._failed_at: dict[str, float] = {}
+        self._misses: dict[str, int] = {}
         self.listeners: list[Callable[[TopicView | None, TopicView], None]] = []
         self.refreshes = 0
 
@@ -204,9 +205,12 @@ class MetadataCache:
             try:
                 md = self._client.list_topics(topic, timeout=self.request_timeout_s)
             except Exception as exc:  # noqa: BLE001 - KafkaException or timeout: keep the old view
-                log.warning("metadata for %s not refreshed: %s", topic, exc)
+                misses = self._misses[topic] = self._misses.get(topic, 0) + 1
+                level = logging.WARNING if misses == 3 else logging.INFO  # a busy cluster misses one now and then
+                log.log(level, "metadata for %s not refreshed (%d in a row): %s", topic, misses, exc)
                 ok = False
                 continue
+            self._misses.pop(topic, None)
             t = md.topics.get(topic)
             if t is None or t.error is not None or not t.partitions:
                 log.warning("metadata for %s: %s", topic, t.error if t is not None else "topic not in metadata")

@@ -165,12 +165,22 @@ class BasePartitioner:
 
 
 class RoundRobin(BasePartitioner):
-    """The next available partition of the topic, cycling in partition order."""
+    """The next available partition of the topic, cycling in partition order.
+
+    ``batch`` records go to each partition before moving on (default 1: strict
+    per-record cycling). Spreading every record costs librdkafka throughput: its
+    per-partition batches get smaller than with its own sticky partitioner, which fills
+    one partition for ``sticky.partitioning.linger.ms``; a larger ``batch`` trades
+    evenness over short runs for bigger batches.
+    """
 
     name = "round-robin"
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, batch: int = 1, **kwargs: Any) -> None:
+        if batch < 1:
+            raise ConfigError(f"RoundRobin batch must be >= 1, not {batch}")
         super().__init__(**kwargs)
+        self.batch = batch
         self._counters: dict[str, Callable[[], int]] = {}
 
     def _choose(self, view: TopicView) -> int:
@@ -178,7 +188,7 @@ class RoundRobin(BasePartitioner):
         if counter is None:
             counter = self._counters.setdefault(view.topic, itertools.count().__next__)
         choices = view.choices
-        return choices[counter() % len(choices)]
+        return choices[(counter() // self.batch) % len(choices)]
 
 
 class Random(BasePartitioner):
@@ -240,14 +250,24 @@ class LeastLoaded(BasePartitioner):
         self.two_choices_above = two_choices_above
         self._tick = itertools.count().__next__
         self._random = _random.Random(seed)
+        self._pick = self.load.pick
         self.metadata.listeners.append(lambda old, new: self.load.track(new))
 
-    def _choose(self, view: TopicView) -> int:
-        available = view.available
-        if len(available) > self.two_choices_above:
-            a, b = self._random.sample(available, 2)
+    def partition(self, topic: str, key: bytes | None) -> int | None:
+        view = self._views.get(topic) or self.metadata.view(topic)
+        if view is None:
+            return None
+        if key is not None and not self.ignore_keys:
+            p = (murmur2(key) & 0x7FFFFFFF) % len(view.leaders)
+            self.load.sent(topic, p)
+            return p
+        if len(view.available) > self.two_choices_above:
+            a, b = self._random.sample(view.available, 2)
             return self.load.pick_of_two(view, a, b)
-        return self.load.pick(view, self._tick())
+        return self._pick(view, self._tick())
+
+    def _choose(self, view: TopicView) -> int:
+        return self._pick(view, self._tick())
 
     def _placed(self, topic: str, partition: int) -> None:
         self.load.sent(topic, partition)

@@ -74,6 +74,14 @@ def test_round_robin_cycles_exactly_over_available_partitions() -> None:
     assert sorted(rr.partition("t", None) for _ in range(6)) == list(range(6))
 
 
+def test_round_robin_in_batches_cycles_exactly_batch_by_batch() -> None:
+    rr = with_topic(RoundRobin(batch=3))
+    rr.on_stats(stats({1: "UP", 2: "DOWN", 3: "UP"}))
+    assert [rr.partition("t", None) for _ in range(12)] == [0, 0, 0, 2, 2, 2, 3, 3, 3, 5, 5, 5]
+    with pytest.raises(ConfigError):
+        RoundRobin(batch=0)
+
+
 def test_partitions_without_leader_or_with_a_leader_gone_from_metadata_are_skipped() -> None:
     rr = with_topic(RoundRobin(), leaders=(1, -1, 3, 2), brokers=(1, 3))
     assert {rr.partition("t", None) for _ in range(20)} == {0, 2}
