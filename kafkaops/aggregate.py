@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 
 from kafkaops.clients.checkpointed import CheckpointedConsumer
 from kafkaops.coord.checkpoints import CheckpointStore
@@ -130,6 +130,9 @@ def run_aggregate(
                                              f"within {assign_timeout:.0f}s")
                     continue
                 if idle_exit is not None and now - last >= idle_exit:
+                    if _lagging(consumer):  # records are there, we are just slow: not idle
+                        last = now
+                        continue
                     log.info("job %s: no new record for %.1fs, exiting", job, idle_exit)
                     break
             ok = True
@@ -139,6 +142,21 @@ def run_aggregate(
                 write_json_atomic(output, counts)
         return AggregateResult(records, len(counts), sum(counts.values()), consumer.checkpoints,
                                resumed_from, consumer.checkpoint_id)
+
+
+def _lagging(consumer: CheckpointedConsumer[Any, Any]) -> bool:
+    """Whether a partition's last known high watermark (from fetch responses, no broker
+    round trip) is beyond the next offset this job would process."""
+    client = consumer.consumer.client
+    nxt = consumer.offsets()
+    for tp in consumer.assignment:
+        try:
+            _, high = client.get_watermark_offsets(TopicPartition(*tp), cached=True)
+        except KafkaException:
+            continue
+        if high is not None and high >= 0 and nxt.get(tp, 0) < high:
+            return True
+    return False
 
 
 def _check_topic(consumer: CheckpointedConsumer[Any, Any], topic: str) -> None:
