@@ -71,18 +71,23 @@ class Reassignment:
 def _kp_call(bootstrap_servers: str, timeout: float, what: str, call: Callable[[Any], T]) -> T:
     """Run ``call(KafkaAdminClient)``, retrying connection failures with a fresh client.
 
-    kafka-python may pick a dead bootstrap broker for a request and fail with
-    ECONNREFUSED; each retry rotates the bootstrap list. Pass live brokers first
-    when you know them.
+    kafka-python fails a request with ECONNREFUSED when it picks a dead broker
+    (a bootstrap address, or one its metadata still names); this retries with a
+    fresh client and the bootstrap list rotated until ``timeout`` seconds have
+    passed. Pass live brokers first when you know them.
     """
     from kafka.admin import KafkaAdminClient  # kafka-python: only for the reassignment API
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 
-    servers = [s for s in bootstrap_servers.split(",") if s]
-    attempts = max(3, len(servers))
+    servers = [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+    if not servers:
+        raise ReassignError(f"{what}: no bootstrap servers given")
+    deadline = time.monotonic() + timeout
     last: Exception | None = None
-    for attempt in range(attempts):
+    attempt = 0
+    while attempt < 3 or time.monotonic() < deadline:
         rotated = servers[attempt % len(servers):] + servers[: attempt % len(servers)]
+        attempt += 1
         try:
             client = KafkaAdminClient(
                 bootstrap_servers=rotated,
@@ -91,13 +96,14 @@ def _kp_call(bootstrap_servers: str, timeout: float, what: str, call: Callable[[
             )
         except Exception as exc:  # noqa: BLE001 - kafka-python raises many kinds here
             last = exc
+            time.sleep(0.3)
             continue
         try:
             return call(client)
         except (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError) as exc:
-            last = exc
-            log.info("%s: %s (attempt %d of %d)", what, exc, attempt + 1, attempts)
-            time.sleep(0.2)
+            last = exc  # e.g. its metadata still names a dead broker: a fresh client retries
+            log.info("%s: %s (attempt %d)", what, exc, attempt)
+            time.sleep(0.3)
         except Exception as exc:  # noqa: BLE001
             raise ReassignError(f"{what} failed: {type(exc).__name__}: {exc}") from None
         finally:
