@@ -288,7 +288,8 @@ class ReplicaMonitor:
                     return self._health
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise MonitorError(f"condition not reached in {timeout:.0f}s; last state: {self._health}")
+                    last = self._health.counts if self._health is not None else None
+                    raise MonitorError(f"condition not reached in {timeout:.0f}s; partitions: {last}")
                 self._cond.wait(min(left, 0.5))
 
     @property
