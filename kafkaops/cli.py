@@ -367,12 +367,21 @@ def produce(
     key_field: Annotated[str | None, typer.Option(help="use this field of each record as the key")] = None,
     bootstrap: BootstrapOpt = None,
     zookeeper: ZookeeperOpt = None,
+    # -- balancing strategies (issue 4)
+    strategy: Annotated[
+        str | None,
+        typer.Option(help="partitioner: round-robin, random, least-loaded or key-hash (default: librdkafka's murmur2_random)"),
+    ] = None,
+    ignore_keys: Annotated[bool, typer.Option(help="apply --strategy to keyed records too (default: keys hash)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object: records per partition")] = False,
 ) -> None:
     """Produce Avro records (Confluent wire format): JSON lines on stdin, or --generate N."""
+    from kafkaops.clients.partitioners import make_partitioner
     from kafkaops.clients.producer import TypedProducer
     from kafkaops.serde.avro import AvroCodec, AvroSchema
     from kafkaops.serde.codec import SerdeError
 
+    part = make_partitioner(strategy, ignore_keys=ignore_keys) if strategy else None  # issue 4: fails early
     bs = _bootstrap(bootstrap)
     s = AvroSchema.load(schema)
     _require_topic(bs, topic)
@@ -384,7 +393,16 @@ def produce(
         lines: Any = ((i + 1, rec) for i, rec in enumerate(generate_many(s.parsed, generate)))
     else:
         lines = ((n, line) for n, line in enumerate(sys.stdin, 1) if line.strip())
-    producer: TypedProducer[Any] = TypedProducer(bs, topic, AvroCodec(s, reg.id))
+    # -- balancing strategies (issue 4): records per partition from delivery reports
+    per_partition: dict[int, int] = {}
+
+    def delivered(error: Any, report: Any) -> None:
+        if report is not None:
+            per_partition[report.partition] = per_partition.get(report.partition, 0) + 1
+
+    producer: TypedProducer[Any] = TypedProducer(
+        bs, topic, AvroCodec(s, reg.id), partitioner=part, config=part.producer_config() if part else None
+    )
     count = 0
     try:
         for n, item in lines:
@@ -395,15 +413,35 @@ def produce(
                     raise SerdeError(f"stdin line {n}: not JSON: {exc}") from None
             key = item.get(key_field) if key_field and isinstance(item, dict) else None
             try:
-                producer.produce(item, key=None if key is None else str(key))
+                producer.produce(item, key=None if key is None else str(key), on_delivery=delivered)
             except SerdeError as exc:
                 raise SerdeError(f"record {n}: {exc}") from None
             count += 1
     finally:
         left = producer.flush(60)
+        if part is not None:
+            part.close()
     if left:
         raise SerdeError(f"{left} of {count} records not acknowledged")
+    if as_json:
+        doc = {"topic": topic, "records": count, "strategy": strategy or "librdkafka", "schema_id": reg.id,
+               "per_partition": {str(p): per_partition[p] for p in sorted(per_partition)}}
+        out.print_json(json.dumps(doc))
+        return
     out.print(f"produced {count} records to {topic} ({reg.subject} version {reg.version}, schema id {reg.id})")
+    if strategy:
+        _distribution_table(topic, strategy, per_partition)
+
+
+def _distribution_table(topic: str, strategy: str, per_partition: dict[int, int]) -> None:
+    """Records per partition as delivered (balancing strategies, issue 4)."""
+    total = sum(per_partition.values()) or 1
+    table = Table(title=f"{topic}: records per partition ({strategy})")
+    for col in ("partition", "records", "share"):
+        table.add_column(col, justify="right")
+    for p in sorted(per_partition):
+        table.add_row(str(p), str(per_partition[p]), f"{per_partition[p] / total:.1%}")
+    out.print(table)
 
 
 @app.command()
