@@ -343,6 +343,7 @@ class FailoverPolicy:
             self._next_try = now + self.retry_after
             self._record(Action("reassign", why, f"error: {exc}", details))
             return
+        timings = {"list_s": round(time.monotonic() - t0, 2)}
         for tp in ongoing:
             self._record(Action("skip", why, "a reassignment is already in progress", {"topic": tp[0], "partition": tp[1]}))
             mine.pop(tp, None)
@@ -351,10 +352,13 @@ class FailoverPolicy:
             return
         brokers = (set().union(*(set(c) | set(t) for c, t in mine.values()))) - dead
         throttle_note = ""
+        t1 = time.monotonic()
         try:
             reassign.set_throttle(bootstrap, self.throttle, brokers, mine)
         except reassign.ReassignError as exc:
             throttle_note = f" (unthrottled: {exc})"
+        timings["throttle_s"] = round(time.monotonic() - t1, 2)
+        t1 = time.monotonic()
         try:
             result = reassign.submit_reassignments(bootstrap, {tp: t for tp, (_, t) in mine.items()})
         except reassign.ReassignError as exc:
@@ -362,7 +366,9 @@ class FailoverPolicy:
             self._record(Action("reassign", why, f"error: {exc}", details))
             return
         self._handled |= expired
-        log.info("failover: reassignment of %d partitions submitted in %.2fs via %s", len(mine), time.monotonic() - t0, bootstrap)
+        timings["submit_s"] = round(time.monotonic() - t1, 2)
+        details["timings"] = timings
+        log.info("failover: reassignment of %d partitions submitted via %s: %s", len(mine), bootstrap, timings)
         failed = {tp: err for tp, err in result.items() if err}
         for tp, (c, t) in mine.items():
             if tp not in failed:
