@@ -111,14 +111,19 @@ class DeadLetterQueue:
         if topic in self._topics:
             return
         admin = admin_client(self.bootstrap_servers)
-        md = admin.list_topics(timeout=30)
-        if topic not in md.topics or md.topics[topic].error is not None:
-            rf = min(3, max(1, len(md.brokers)))
-            create_topic(
-                self.bootstrap_servers, topic, partitions=1, replication_factor=rf,
-                config={"min.insync.replicas": str(min(2, rf))}, exist_ok=True,
-            )
-            log.info("created dead-letter topic %s (RF %d)", topic, rf)
+        try:
+            md = admin.list_topics(timeout=30)
+            if topic not in md.topics or md.topics[topic].error is not None:
+                rf = min(3, max(1, len(md.brokers)))
+                create_topic(
+                    self.bootstrap_servers, topic, partitions=1, replication_factor=rf,
+                    config={"min.insync.replicas": str(min(2, rf))}, exist_ok=True,
+                )
+                log.info("created dead-letter topic %s (RF %d)", topic, rf)
+        except KafkaException as exc:
+            raise DeadLetterError(f"cannot check or create dead-letter topic {topic}: {exc.args[0].str()}") from None
+        except KafkaopsError as exc:
+            raise DeadLetterError(f"cannot create dead-letter topic {topic}: {exc}") from None
         self._topics.add(topic)
 
     def close(self, timeout: float = 30.0) -> None:

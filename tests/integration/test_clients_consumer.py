@@ -118,7 +118,10 @@ def test_at_least_once_after_sigkill(kafka_cluster: LocalCluster, kafka_topic: T
     assert len(first) + len(rest) >= 200
 
 
-def test_offset_source_hooks_batches_and_commit(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
+@pytest.mark.parametrize("strategy", ["range", "cooperative-sticky"])
+def test_offset_source_hooks_batches_and_commit(
+    kafka_cluster: LocalCluster, kafka_topic: TopicFactory, strategy: str
+) -> None:
     bs = kafka_cluster.bootstrap_servers
     topic = kafka_topic(partitions=1, prefix="osrc")
     _produce(bs, topic, 40)
@@ -130,7 +133,7 @@ def test_offset_source_hooks_batches_and_commit(kafka_cluster: LocalCluster, kaf
             return {(topic, 0): 25}
 
     consumer = _consumer(
-        bs, topic, f"g-{uuid.uuid4().hex[:6]}", assignment_strategy="range", offset_source=Source(),
+        bs, topic, f"g-{uuid.uuid4().hex[:6]}", assignment_strategy=strategy, offset_source=Source(),
         on_assign=lambda tps: events.append(("assign", tps)), on_revoke=[lambda tps: events.append(("revoke", tps))],
     )
     consumer.add_close_hook(lambda: events.append(("close-hook", consumer.client.assignment())))
