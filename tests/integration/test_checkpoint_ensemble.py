@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
-from kafkaops.coord.session import Coordinator
+from kafkaops.coord.session import Coordinator, NotWritableError
 from kafkaops.local.cluster import LocalCluster
 
 
@@ -57,9 +57,10 @@ def test_ten_megabyte_state_round_trip(ensemble: LocalCluster) -> None:
 
 @pytest.mark.destructive
 def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) -> None:
-    """3-node ZooKeeper ensemble: the node our session is connected to is killed while a
-    writer checkpoints continuously. The session moves to a survivor (SUSPENDED then
-    CONNECTED, never LOST), no save fails or is lost, the epoch stays valid."""
+    """3-node ZooKeeper ensemble: the node our session is connected to (possibly the
+    quorum leader) is killed while a writer checkpoints continuously. The coordinator
+    stops writing while SUSPENDED, moves to a survivor, and checkpoints go on with the
+    same epoch; every acknowledged save is there and the latest is the last one."""
     cluster = ensemble
     with Coordinator(cluster.zk_hosts, timeout=10.0) as coord:
         states: list[str] = []
@@ -75,6 +76,7 @@ def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) ->
         saved: list[tuple[str, int]] = []
         stop = threading.Event()
         errors: list[BaseException] = []
+        retried: list[BaseException] = []
 
         def writer() -> None:
             i = 0
@@ -82,6 +84,8 @@ def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) ->
                 try:
                     saved.append((store.save("ens", {("t", 0): i}, str(i).encode(), epoch=epoch), i))
                     i += 1
+                except NotWritableError as exc:  # ZooKeeper unavailable for a moment: retry, as apps do
+                    retried.append(exc)
                 except BaseException as exc:  # noqa: BLE001 - reported below
                     errors.append(exc)
                     return
@@ -94,16 +98,17 @@ def test_checkpoints_go_on_when_an_ensemble_node_dies(ensemble: LocalCluster) ->
             victim = next(n for n in cluster.zookeepers if n.port == port)
             cluster.kill_zookeeper(victim.id)
             before = len(saved)
-            wait_until(lambda: len(saved) >= before + 50 or bool(errors), 60, "checkpoints after the kill")
+            wait_until(lambda: len(saved) >= before + 50 or bool(errors), 90, "checkpoints after the kill")
         finally:
             stop.set()
             t.join(60)
         assert not errors, errors
-        assert "SUSPENDED" in states and "LOST" not in states and states[-1] == "CONNECTED"
-        assert [w for st, w in zip(states, writable) if st == "SUSPENDED"] == [False] * states.count("SUSPENDED")
-        assert writable[-1] and coord.writable
+        assert "SUSPENDED" in states and states[-1] == "CONNECTED", states
+        assert [w for st, w in zip(states, writable) if st != "CONNECTED"] == [False] * (
+            len(states) - states.count("CONNECTED"))
+        assert coord.writable and len(retried) < 10
         latest = store.latest("ens")
         assert latest is not None and (latest.id, int(latest.state or b"-1")) == saved[-1]
-        ids = [i.id for i in store.list("ens")]
-        assert ids == sorted(s[0] for s in saved)  # every acknowledged save is there
-        assert [int(store.get("ens", i).state or b"-1") for i in ids[-5:]] == [s[1] for s in saved[-5:]]
+        ids = {i.id for i in store.list("ens")}
+        assert {s[0] for s in saved} <= ids  # every acknowledged save is there
+        assert [int(store.get("ens", i).state or b"-1") for i, _ in saved[-5:]] == [v for _, v in saved[-5:]]
