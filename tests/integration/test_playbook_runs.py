@@ -257,14 +257,19 @@ def test_rolling_restart_under_idempotent_producer_loses_nothing(
         while len(acked) < 200 and time.monotonic() < deadline:
             time.sleep(0.1)
         before = len(acked)
-        result = run(cluster, coord, audit_file, "rolling-restart")
+        # Two of the three live brokers (the controller stays: its failover adds time, not
+        # coverage; the full default order, controller last, is planned in the unit tests).
+        # Each leads one of the topic's partitions, so leadership moves under the producer.
+        controller = cluster_health(cluster.bootstrap_servers).controller_id
+        rolled = [b for b in sorted(cluster_health(cluster.bootstrap_servers).live_brokers) if b != controller][:2]
+        result = run(cluster, coord, audit_file, "rolling-restart", brokers=",".join(map(str, rolled)))
         mid = len(acked)
     finally:
         stop.set()
         t.join(180)
     restarted = [r["args"]["broker"] for r in audit(audit_file, result.run_id)
                  if r["action"] == "broker_restart" and r["event"] == "succeeded"]
-    assert sorted(restarted) == [1, 2, 3]
+    assert restarted == rolled and len(rolled) == 2
     assert mid > before, "records were acknowledged during the restarts"
     assert not failed, failed[:3]
 

@@ -131,3 +131,19 @@ def test_restart_safety_rule_as_strimzi() -> None:
     assert [p.tp for p in unsafe_to_stop(h, 3)] == [("a", 1)]
     assert unsafe_to_stop(h, 1) == []
     assert not is_healthy(h) and is_healthy(h, allow_under_replicated=True)
+
+
+def test_docker_broker_control_command_lines(tmp_path: Path) -> None:
+    """The docker CLI calls, recorded by a stand-in `docker` executable (no engine needed)."""
+    log = tmp_path / "docker.log"
+    exe = tmp_path / "docker"
+    exe.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    exe.chmod(0o755)
+    ctl = DockerBrokerControl({1: "kafka-1", 2: "kafka-2"}, docker=str(exe))
+    ctl.stop(1, timeout=60)
+    ctl.start(1)
+    ctl.restart(2, timeout=100)
+    ctl.kill(2)
+    assert log.read_text().splitlines() == [
+        "stop -t 50 kafka-1", "start kafka-1", "restart -t 40 kafka-2", "kill kafka-2"
+    ]
