@@ -90,13 +90,23 @@ class DeliveryFuture(Future[DeliveryReport]):
     _topic = ""
     _sent = 0.0
 
+    # Future's per-instance state, as class defaults until the delivery report sets them
+    _state = _PENDING
+    _result = None
+    _exception = None
+
     def __init__(self) -> None:
-        # no super().__init__(): it would make a Condition per record
-        self._state = _PENDING
-        self._result = None
-        self._exception = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
+        """Nothing to set up: no super().__init__(), which would make a Condition and two lists per record."""
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        """Future's waiter list (for concurrent.futures.wait), made on first use."""
+        return self.__dict__.setdefault("_waiters_", [])  # type: ignore[no-any-return]
+
+    @property
+    def _done_callbacks(self) -> list[Any]:
+        """Future's done-callback list (add_done_callback), made on first use."""
+        return self.__dict__.setdefault("_callbacks_", [])  # type: ignore[no-any-return]
 
     @classmethod
     def bound_to(cls, client: Producer) -> type[DeliveryFuture]:
@@ -135,18 +145,22 @@ class DeliveryFuture(Future[DeliveryReport]):
                 log.exception("partitioner.on_delivery failed")
         exc = None if err is None else DeliveryError(err, msg.topic() or "", msg.partition())
         with self._lock:  # the Condition's lock, without its Python-level wrapper
+            d = self.__dict__
+            waiters = d.get("_waiters_")
             if exc is None:
                 self._result = msg  # type: ignore[assignment]
-                for waiter in self._waiters:
-                    waiter.add_result(self)
+                if waiters:
+                    for waiter in waiters:
+                        waiter.add_result(self)
             else:
                 self._exception = exc
-                for waiter in self._waiters:
-                    waiter.add_exception(self)
+                if waiters:
+                    for waiter in waiters:
+                        waiter.add_exception(self)
             self._state = _FINISHED
             if self._condition._waiters:  # type: ignore[attr-defined]  # a thread waits in Future.result
                 self._condition.notify_all()
-        if self._done_callbacks:
+        if d.get("_callbacks_"):
             self._invoke_callbacks()  # type: ignore[attr-defined]
         if self._user is not None:
             self._user(exc, None if exc is not None else self.result(0))

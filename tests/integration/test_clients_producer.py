@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
 import time
 import uuid
@@ -55,6 +56,16 @@ def test_futures_callbacks_keys_and_headers(kafka_cluster: LocalCluster, kafka_t
     assert {m.key() for m in msgs} == {b"same-key"} and msgs[0].headers() == [("h", b"v")]
     with pytest.raises(EncodeError):
         producer.produce({"bad": object()})
+    # standard Future machinery: done callbacks, and concurrent.futures.wait while another thread flushes
+    done: list[int] = []
+    more = [producer.produce({"n": i}) for i in range(50)]
+    for i, f in enumerate(more):
+        f.add_done_callback(lambda fut, i=i: done.append(i) if fut.exception(0) is None else None)
+    flusher = threading.Thread(target=producer.flush, args=(30,))
+    flusher.start()
+    finished, pending = concurrent.futures.wait(more, timeout=30)
+    flusher.join(30)
+    assert not pending and len(finished) == 50 and sorted(done) == list(range(50))
     producer.close()
 
 
