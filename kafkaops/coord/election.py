@@ -105,6 +105,8 @@ class Leadership:
         self.lock_path = coordinator.path("leaders", name, "lock")
         self._lock: Lock | None = None
         self._pending: Lock | None = None
+        self._stale_lock: Lock | None = None
+        self._timer: threading.Timer | None = None
         self._wakeup = threading.Event()
         self._held = False
         self._epoch: int | None = None
@@ -180,6 +182,7 @@ class Leadership:
 
     def release(self) -> None:
         """Give up leadership, or stop waiting for it (no ``on_lost`` callback; no rejoin)."""
+        self._cancel_timer()
         with self._mutex:
             self._closed = True
             self._wakeup.set()
@@ -225,8 +228,33 @@ class Leadership:
     # ---- loss detection --------------------------------------------------------------
 
     def _on_state(self, state: str) -> None:
-        if state == KazooState.LOST and self._held:
-            self._lose("ZooKeeper session lost", self._generation)
+        if state == KazooState.LOST:
+            self._cancel_timer()
+            if self._held:
+                self._lose("ZooKeeper session lost", self._generation)
+        elif state == KazooState.SUSPENDED and self._held:
+            # is_leader is already False; if the connection stays away for a session
+            # timeout, ZooKeeper has expired us and a standby may lead: say so now.
+            self._cancel_timer()
+            generation = self._generation
+            self._timer = threading.Timer(self.coordinator.timeout, self._suspended_too_long, (generation,))
+            self._timer.daemon = True
+            self._timer.start()
+        elif state == KazooState.CONNECTED:
+            self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _suspended_too_long(self, generation: int) -> None:
+        if self.coordinator.writable:
+            return
+        with self._mutex:
+            self._stale_lock = self._lock  # its znode may outlive us if the session survives
+        self._lose(f"connection suspended for more than the {self.coordinator.timeout:.0f}s session timeout",
+                   generation)
 
     def _watch_lock_node(self, lock: Lock, generation: int) -> None:
         node = lock.node
@@ -262,11 +290,13 @@ class Leadership:
 
     def _after_loss(self) -> None:
         self.coordinator.remove_listener(self._on_state)
+        self._cancel_timer()
         if self.on_lost is not None:
             try:
                 self.on_lost()
             except Exception:
                 log.exception("on_lost callback of %s failed", self.name)
+        self._drop_stale_lock()
         while self.rejoin and not self._closed and self.coordinator.started:
             try:
                 epoch = self._acquire(timeout=30.0)
@@ -283,6 +313,24 @@ class Leadership:
                     self.on_elected(epoch)
                 except Exception:
                     log.exception("on_elected callback of %s failed", self.name)
+            return
+
+    def _drop_stale_lock(self) -> None:
+        """After giving up on a long suspension: once connected again, delete our old
+        lock znode in case the session survived, so it does not block the standbys."""
+        with self._mutex:
+            stale, self._stale_lock = self._stale_lock, None
+        if stale is None:
+            return
+        while not self._closed and self.coordinator.started:
+            try:
+                self.coordinator.wait_writable(5.0)
+            except CoordinatorError:
+                continue
+            try:
+                stale.release()
+            except Exception:
+                log.debug("stale lock znode of %s already gone", self.name, exc_info=True)
             return
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
+from kafkaops.coord.election import Leadership
 from kafkaops.coord.session import Coordinator, NotWritableError
 from kafkaops.local.cluster import LocalCluster
 
@@ -53,6 +54,30 @@ def test_ten_megabyte_state_round_trip(ensemble: LocalCluster) -> None:
             store.save("big", {}, state, epoch=epoch)
         assert len(coord.client.get_children(store.job_path("big") + "/chunks")) == 12
         assert [i.id for i in store.list("big")] == [ckpt]
+
+
+@pytest.mark.destructive
+def test_leadership_given_up_when_suspended_past_the_session_timeout(ensemble: LocalCluster) -> None:
+    """All of ZooKeeper freezes (SIGSTOP): the leader stops leading at once (SUSPENDED),
+    fires on_lost after a session timeout, and its lock does not block a successor."""
+    with Coordinator(ensemble.zk_hosts, timeout=4.0) as coord:
+        lost = threading.Event()
+        lead = Leadership(coord, "frozen", "p1", on_lost=lost.set)
+        epoch = lead.acquire(timeout=10)
+        for node in ensemble.zookeepers:
+            ensemble.pause_zookeeper(node.id)
+        try:
+            wait_until(lambda: not lead.is_leader, 15, "suspension noticed")
+            assert lost.wait(30), "on_lost did not fire while ZooKeeper was unreachable"
+        finally:
+            for node in ensemble.zookeepers:
+                ensemble.resume_zookeeper(node.id)
+        coord.wait_writable(90)
+        with Coordinator(ensemble.zk_hosts) as other:
+            successor = Leadership(other, "frozen", "p2")
+            assert successor.acquire(timeout=60) > epoch
+            assert not lead.is_leader and successor.leader() == "p2"
+            successor.release()
 
 
 @pytest.mark.destructive
