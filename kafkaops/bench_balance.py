@@ -448,10 +448,11 @@ def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float =
 
 
 # ---------------------------------------------------------------------- per-call overhead
-def overhead_us(partitions: int = PARTITIONS, number: int = 5_000, repeat: int = 60) -> dict[str, float]:
+def overhead_us(partitions: int = PARTITIONS, number: int = 200, repeat: int = 1500) -> dict[str, float]:
     """Microseconds per ``partition()`` call with ``partitions`` partitions on 3 leaders.
 
-    timeit in short chunks, the best chunk kept: on a shared machine preemption only ever adds time.
+    timeit in chunks well under a scheduler time slice (~0.1-1 ms), the best chunk kept: on a
+    shared machine preemption only ever adds time.
     """
     leaders = tuple(p % 3 + 1 for p in range(partitions))
     result: dict[str, float] = {}

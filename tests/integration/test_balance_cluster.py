@@ -108,6 +108,32 @@ def test_least_loaded_sends_fewer_records_to_a_paused_leader_than_round_robin(ow
         assert d.run.failed == 0 and d.run.delivered == d.run.sent
 
 
+def test_bench_balance_json_has_every_strategy_in_the_issue_shape(
+    own_cluster: LocalCluster, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from kafkaops.cli import app
+
+    (tmp_path / "cluster").symlink_to(own_cluster.base_dir)  # what `kafkaops up` leaves for the CLI
+    monkeypatch.setenv("KAFKAOPS_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["bench", "balance", "--json", "-s", "healthy", "-n", "1200"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["scenarios"] and list(doc["scenarios"]) == ["healthy"]
+    rows = doc["scenarios"]["healthy"]
+    assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "librdkafka"]
+    for strategy, row in rows.items():
+        assert set(row) == {"messages", "msgs_per_s", "p50_ms", "p99_ms", "per_partition", "max_min_ratio", "lost"}
+        assert row["messages"] == 1200 and row["lost"] == 0 and sum(row["per_partition"]) == 1200, strategy
+    assert rows["round-robin"]["per_partition"] == [100] * 12
+    assert rows["round-robin"]["max_min_ratio"] == 1.0
+    bad = CliRunner().invoke(app, ["bench", "balance", "-s", "sunny"])
+    assert bad.exit_code == 1 and "unknown scenario" in str(bad.exception)
+
+
 @pytest.mark.destructive
 def test_a_dead_leaders_partitions_are_skipped_until_they_have_a_new_leader(own_cluster: LocalCluster) -> None:
     topic, leaders = new_topic(own_cluster, "balance-kill")
