@@ -267,6 +267,9 @@ def test_rolling_restart_under_idempotent_producer_loses_nothing(
     finally:
         stop.set()
         t.join(180)
+    for r in audit(audit_file, result.run_id):
+        if r["event"] == "succeeded":
+            print(f"step {r['index']} {r['action']}: {r['duration_s']}s")  # shown with -s or on failure
     restarted = [r["args"]["broker"] for r in audit(audit_file, result.run_id)
                  if r["action"] == "broker_restart" and r["event"] == "succeeded"]
     assert restarted == rolled and len(rolled) == 2
