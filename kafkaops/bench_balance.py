@@ -530,6 +530,7 @@ def run(
     messages: int = 100_000,
     scenarios: Sequence[str] = SCENARIOS,
     progress: Callable[[str], None] = lambda s: None,
+    rounds: int = 3,
 ) -> BalanceReport:
     """Run the chosen scenarios and measure per-call overhead; nothing is printed."""
     result: dict[str, dict[str, dict[str, Any]]] = {}
@@ -537,8 +538,8 @@ def run(
     progress("per-call overhead (timeit)")
     over = overhead_us()
     if "healthy" in scenarios:
-        progress(f"healthy: {messages} records per strategy, best of 3 rounds")
-        runs = healthy(cluster, messages)
+        progress(f"healthy: {messages} records per strategy, best of {rounds} round(s)")
+        runs = healthy(cluster, messages, rounds)
         result["healthy"] = {s: runs[s].summary() for s in STRATEGIES}
     for name, acks in (("paused", "1"), ("paused-acks-all", "all")):
         if name in scenarios:
