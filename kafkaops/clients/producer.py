@@ -84,6 +84,7 @@ class DeliveryFuture(Future[DeliveryReport]):
     _client: Producer
     _condition: threading.Condition
     _lock: Any
+    _counts: list[int]  # [acknowledged, failed] of the producer's records
     # per-record extras default to the class attribute; set on the instance when used
     _user: DeliveryCallback | None = None
     _partitioner: Partitioner | None = None
@@ -112,7 +113,10 @@ class DeliveryFuture(Future[DeliveryReport]):
     def bound_to(cls, client: Producer) -> type[DeliveryFuture]:
         """A subclass whose futures serve ``client`` and share one Condition."""
         lock = threading.RLock()
-        return type(cls.__name__, (cls,), {"_client": client, "_condition": threading.Condition(lock), "_lock": lock})
+        return type(
+            cls.__name__, (cls,),
+            {"_client": client, "_condition": threading.Condition(lock), "_lock": lock, "_counts": [0, 0]},
+        )
 
     def _serve(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -158,12 +162,17 @@ class DeliveryFuture(Future[DeliveryReport]):
                     for waiter in waiters:
                         waiter.add_exception(self)
             self._state = _FINISHED
+            self._counts[exc is not None] += 1
             if self._condition._waiters:  # type: ignore[attr-defined]  # a thread waits in Future.result
                 self._condition.notify_all()
         if d.get("_callbacks_"):
             self._invoke_callbacks()  # type: ignore[attr-defined]
         if self._user is not None:
-            self._user(exc, None if exc is not None else self.result(0))
+            if exc is None:
+                report = self._result = _report(msg)
+                self._user(None, report)
+            else:
+                self._user(exc, None)
 
 
 DeliveryCallback = Callable[[DeliveryError | None, DeliveryReport | None], None]
@@ -292,6 +301,16 @@ class TypedProducer(Generic[T]):
     def flush(self, timeout: float = 60.0) -> int:
         """Wait until every queued record is acknowledged or failed; returns how many are still queued."""
         return int(self.client.flush(timeout))
+
+    @property
+    def acknowledged(self) -> int:
+        """Records the brokers acknowledged so far (delivery reports served)."""
+        return self._future._counts[0]
+
+    @property
+    def failed(self) -> int:
+        """Records whose delivery failed so far."""
+        return self._future._counts[1]
 
     def __len__(self) -> int:
         """Records queued or in flight."""

@@ -52,6 +52,7 @@ def test_futures_callbacks_keys_and_headers(kafka_cluster: LocalCluster, kafka_t
     assert len({r.partition for r in results}) == 1  # one key, one partition (murmur2)
     assert [r.offset for r in results] == list(range(results[0].offset, results[0].offset + 20))
     assert len(reports) == 20 and all(r is not None for r in reports)
+    assert (producer.acknowledged, producer.failed) == (20, 0)
     msgs = _read(bs, topic, 20)
     assert {m.key() for m in msgs} == {b"same-key"} and msgs[0].headers() == [("h", b"v")]
     with pytest.raises(EncodeError):
@@ -116,6 +117,7 @@ def test_queue_full_backpressure_ends_in_a_clear_error() -> None:
     assert time.monotonic() - t0 >= 0.9  # it did wait for room before giving up
     with pytest.raises(ProducerError, match="unacknowledged"):
         producer.close(timeout=0.5)
+    assert producer.acknowledged == 0
 
 
 def test_killing_a_broker_loses_no_acknowledged_record(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
