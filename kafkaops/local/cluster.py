@@ -183,6 +183,7 @@ class LocalCluster:
 
     def stop(self, graceful: bool = True, timeout: float = 30.0) -> None:
         """Stop brokers (controlled shutdown when graceful), then ZooKeeper."""
+        self._adopt_restarted()
         for group in (self.brokers, self.zookeepers):
             for node in group:
                 node.process.signal(signal.SIGCONT)
@@ -192,6 +193,21 @@ class LocalCluster:
                     node.process.kill()
         if self.state_file.exists():
             self.save_state()
+
+    def _adopt_restarted(self) -> None:
+        """Take over nodes that another process (the CLI, a playbook) restarted: their
+        new pids are in the state file, and stop() must not leave them behind."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return
+        for node, raw in zip(self.zookeepers + self.brokers, state.get("zookeepers", []) + state.get("brokers", [])):
+            pid = raw.get("pid")
+            if pid and pid != node.process.pid and not node.process.is_running():
+                candidate = JvmProcess(node.process.name, node.process.main_class, node.process.config,
+                                       node.process.log_file, node.process.jvm_opts, pid=pid)
+                if candidate.is_running():
+                    node.process = candidate
 
     def destroy(self) -> None:
         """Stop everything and delete the cluster's directory."""

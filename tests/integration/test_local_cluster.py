@@ -172,3 +172,19 @@ def test_jvms_die_with_their_owner(tmp_path: Path) -> None:
         owner.kill()
         for pid in _java_pids_under(tmp_path):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_stop_takes_over_brokers_restarted_elsewhere(tmp_path: Path) -> None:
+    owner = LocalCluster(tmp_path, brokers=1).start()
+    try:
+        other = LocalCluster.attach(tmp_path)  # e.g. the CLI or a playbook in another process
+        other.kill_broker(1)
+        other.start_broker(1)
+        new_pid = other.broker(1).process.pid
+        assert new_pid != owner.broker(1).process.pid
+        owner.stop(graceful=False)
+        wait_until(lambda: not _java_pids_under(tmp_path), 20, "the restarted broker to stop too")
+    finally:
+        owner.destroy()
+        for pid in _java_pids_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)
