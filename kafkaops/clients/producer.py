@@ -328,8 +328,14 @@ class TypedProducer(Generic[T]):
     def __enter__(self) -> TypedProducer[T]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # already failing: flush what we can, do not mask the original error
+            self._closed = True
+            left = self.flush(10.0)
+            if left:
+                log.error("%d record(s) unacknowledged when leaving the producer on %s", left, exc_type.__name__)
 
 
 def _report(msg: Message) -> DeliveryReport:
