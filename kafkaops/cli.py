@@ -894,7 +894,7 @@ def checkpoint_list(
         out.print_json(data=[_checkpoint_doc(i) for i in infos])
         return
     table = Table(title=f"checkpoints of {job}" + (f" (epoch {owner[0]}, owner {owner[1]})" if owner else ""))
-    for col in ("", "id", "created (UTC)", "epoch", "partitions", "records", "state"):
+    for col in ("", "id", "created (UTC)", "epoch", "partitions", "sum of offsets", "state"):
         table.add_column(col)
     for i in infos:
         table.add_row("*" if i.latest else "", i.id, _utc(i.created), str(i.epoch), str(len(i.offsets)),
