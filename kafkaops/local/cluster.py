@@ -103,7 +103,7 @@ class LocalCluster:
         zookeepers: int = 1,
         broker_config: dict[str, str] | None = None,
         broker_heap_mb: int = 384,
-        zookeeper_heap_mb: int = 128,
+        zookeeper_heap_mb: int = 256,
         chroot: str = "/kafka",
         detached: bool = False,
         distribution: KafkaDistribution | None = None,
@@ -537,7 +537,7 @@ class LocalCluster:
             chroot=state["chroot"],
             detached=state["detached"],
             broker_heap_mb=jvm.get("broker_heap_mb", 384),
-            zookeeper_heap_mb=jvm.get("zookeeper_heap_mb", 128),
+            zookeeper_heap_mb=jvm.get("zookeeper_heap_mb", 256),
         )
         c._java, c._classpath = state["java"], state["classpath"]
         c.zookeepers = [
