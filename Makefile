@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export KAFKAOPS_HOME ?= $(CURDIR)/.kafkaops
 
-.PHONY: demo test install kafka unit typecheck clean images
+.PHONY: demo test install kafka unit typecheck clean images test-local test-containers
 
 $(BIN)/.installed: pyproject.toml
 	@command -v java >/dev/null || { echo "java not found: install a Java 17 runtime (apt-get install openjdk-17-jre-headless)"; exit 1; }
@@ -25,8 +25,25 @@ demo: kafka
 	$(BIN)/kafkaops up --brokers 3
 	$(BIN)/kafkaops demo; rc=$$?; $(BIN)/kafkaops down; exit $$rc
 
-test: kafka
-	$(BIN)/python -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+# `make test` = the local tier (real JVM clusters) then the containers tier (needs Docker:
+# started as root if none runs; fails, never skips, when it cannot).
+test: test-local test-containers
+
+test-local: kafka
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --ignore=tests/containers $(PYTEST_ARGS)
+
+# --- containers (compose/, kafkaops/testing/containers.py) -----------------------------
+# The containers tier: tests/containers (fixture, compose smoke, network partition) and the
+# integration tests marked containers_tier (see tests/containers/conftest.py), on containers.
+test-containers: images
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --kafka-backend=containers -m containers_tier \
+		tests/containers tests/integration $(PYTEST_ARGS)
+
+# Offline images: Debian minbase + JRE 17 (debootstrap, docker import) + the Maven-fetched jars.
+images: kafka
+	compose/dockerd.sh
+	PYTHON=$(CURDIR)/$(BIN)/python compose/build-images.sh
+# --- end containers ---------------------------------------------------------------------
 
 unit: install
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit

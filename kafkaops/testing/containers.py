@@ -237,7 +237,7 @@ class ContainerCluster:
         return self._network.name if self._network is not None else None
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 180.0) -> ContainerCluster:
+    def start(self, timeout: float = 300.0) -> ContainerCluster:
         """Create the network and containers; wait until every broker serves metadata."""
         from docker.types import IPAMConfig, IPAMPool  # type: ignore[import-untyped]
         from testcontainers.core.network import Network
@@ -265,6 +265,7 @@ class ContainerCluster:
             for node in self.brokers:
                 self._create(node)
             self.wait_brokers([b.id for b in self.brokers], timeout)
+            self._create_offsets_topic(timeout)
         except BaseException:
             self.destroy()
             raise
@@ -465,6 +466,32 @@ class ContainerCluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
             time.sleep(0.3)
+
+    def _create_offsets_topic(self, timeout: float) -> None:
+        """Have ``__consumer_offsets`` created now, while every broker is up.
+
+        Kafka creates it on the first group coordinator lookup, with replication factor
+        ``offsets.topic.replication.factor`` (3): a test that kills a broker before its
+        first consumer group would otherwise find no coordinator until the broker returns.
+        """
+        admin = admin_client(self.bootstrap_servers)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                admin.describe_consumer_groups(["kafkaops-warm-up"])["kafkaops-warm-up"].result(timeout=10)
+            except Exception:  # noqa: BLE001 - "coordinator not available" while it is created
+                pass
+            try:
+                md = admin.list_topics(topic="__consumer_offsets", timeout=10).topics.get("__consumer_offsets")
+            except Exception:  # noqa: BLE001
+                md = None
+            if md is not None and md.error is None and md.partitions and all(
+                p.leader >= 0 for p in md.partitions.values()
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise ClusterError(f"__consumer_offsets was not created within {timeout:.0f}s")
+            time.sleep(0.5)
 
     def kazoo(self, timeout: float = 15.0) -> KazooClient:
         """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""
@@ -675,10 +702,13 @@ def _pid_alive(pid: str) -> bool:
 
 
 def _zk_ok(host: str, port: int) -> bool:
-    """ZooKeeper's ``ruok`` four-letter command answers ``imok`` once the node serves."""
+    """ZooKeeper serves once ``srvr`` (the one four-letter word every image allows) reports a mode."""
     try:
-        with socket.create_connection((host, port), timeout=1) as s:
-            s.sendall(b"ruok")
-            return s.recv(4) == b"imok"
+        with socket.create_connection((host, port), timeout=2) as s:
+            s.sendall(b"srvr")
+            reply = b""
+            while chunk := s.recv(1024):
+                reply += chunk
+            return b"Mode: " in reply
     except OSError:
         return False

@@ -71,8 +71,9 @@ def backend(config: pytest.Config) -> str:
     return str(config.getoption("--kafka-backend") or os.environ.get(BACKEND_ENV) or "local")
 
 
-def _new_cluster(config: pytest.Config, base_dir: Any, **kwargs: Any) -> Cluster:
-    """A not yet started cluster on the selected backend."""
+def new_cluster(config: pytest.Config, base_dir: Any, **kwargs: Any) -> Cluster:
+    """A not yet started cluster on the selected backend (for fixtures of other scopes:
+    ``new_cluster(request.config, tmp_path_factory.mktemp("x"), brokers=4).start()``)."""
     if backend(config) == "containers":
         from kafkaops.testing.containers import ContainerCluster
 
@@ -99,7 +100,7 @@ def kafka_cluster(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[LocalCluster]:
     """A session-wide ZooKeeper + 3-broker cluster; tests must leave it healthy."""
-    cluster: Any = _new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-session"), brokers=3)
+    cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-session"), brokers=3)
     cluster.start()
     yield cluster
     cluster.destroy()
@@ -119,7 +120,7 @@ def cluster_factory(
     started: list[Any] = []
 
     def start(**kwargs: Any) -> LocalCluster:
-        cluster: Any = _new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-own"), **kwargs)
+        cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-own"), **kwargs)
         started.append(cluster)
         cluster.start()
         return cluster  # type: ignore[no-any-return]
