@@ -37,6 +37,7 @@ up the no-loss guarantee), and the ISR shrink is what helps against a slow follo
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import random as _random
 import struct
@@ -282,8 +283,6 @@ class LeastLoaded(BasePartitioner):
         self.load.done(topic, partition)
 
     def on_stats(self, stats: str | Mapping[str, Any]) -> None:
-        import json
-
         data = json.loads(stats) if isinstance(stats, str) else stats
         self.metadata.on_stats(data)
         self.load.on_stats(data)
