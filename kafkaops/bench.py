@@ -2,9 +2,10 @@
 
 Every benchmark runs its contestants one after the other in the same process on
 the same cluster (same topic layout, same pre-built records), several rounds
-interleaved, and keeps each contestant's best round: the machine is shared and
+interleaved, and reports each contestant's median round: the machine is shared and
 noisy, so absolute rates mean little; the ratios between contestants measured
-side by side are what we report.
+side by side are what we report (wall-clock rates, and CPU time per record, which
+a loaded machine disturbs less).
 
 Layout, so more benchmarks can be added without touching the others:
 - shared helpers: ``Measurement``, ``BenchReport``, ``timed``, ``bench_topic``,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import threading
 import time
 import uuid
@@ -62,7 +64,7 @@ class Measurement:
 
 @dataclass
 class BenchReport:
-    """A benchmark's result: every contestant's best run, and ratios ``a / b`` of their rates."""
+    """A benchmark's result: every contestant's median run, and ratios ``a / b`` of their rates."""
 
     benchmark: str
     records: int
@@ -136,15 +138,23 @@ def spanned(name: str, expected: int, fn: Callable[..., dict[str, Any]], *args: 
 
 def run_rounds(contestants: dict[str, Callable[[], Measurement]], rounds: int) -> list[Measurement]:
     """Run every contestant ``rounds`` times, interleaved, the order rotated each round (so no
-    contestant always follows the same one); keep each one's fastest run."""
-    best: dict[str, Measurement] = {}
+    contestant always follows the same one). Each contestant's result is the median of its
+    rounds (wall seconds and CPU seconds separately): robust on a shared, noisy machine. The
+    record count is the smallest seen in any round, so a round that lost records shows."""
+    runs: dict[str, list[Measurement]] = {name: [] for name in contestants}
     names = list(contestants)
     for r in range(max(1, rounds)):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            m = contestants[name]()
-            if name not in best or m.rate > best[name].rate:
-                best[name] = m
-    return [best[name] for name in contestants]
+            runs[name].append(contestants[name]())
+    result = []
+    for name in names:
+        ms = runs[name]
+        records = min(m.records for m in ms)
+        seconds = statistics.median(m.seconds for m in ms)
+        cpu = statistics.median(m.cpu_seconds for m in ms)
+        extra = {**ms[0].extra, "rounds_seconds": [round(m.seconds, 4) for m in ms]}
+        result.append(Measurement(name, records, seconds, ms[0].bytes, cpu, extra))
+    return result
 
 
 def bench_topic(bootstrap_servers: str, partitions: int = 3, replication_factor: int = 3, prefix: str = "bench") -> str:
@@ -162,7 +172,7 @@ def render(report: BenchReport, console: Console, as_json: bool = False) -> None
     if as_json:
         console.print_json(json.dumps(report.to_json()))
         return
-    table = Table(title=f"bench {report.benchmark}: {report.records} records, best of {report.rounds} round(s)")
+    table = Table(title=f"bench {report.benchmark}: {report.records} records, median of {report.rounds} round(s)")
     for col in ("contestant", "records", "seconds", "records/s", "cpu µs/record"):
         table.add_column(col, justify="right" if col != "contestant" else "left")
     for m in report.measurements:
@@ -335,7 +345,7 @@ def bench_produce(
     report.add_cpu_ratio("typed", "kafka-python")
     report.notes += [
         f"topic {topic}: {partitions} partitions, RF min(3, brokers); Avro order records, schema id {work.schema_id}",
-        "counts are acknowledged records (acks=all); measured from the first produce to the end of flush; best of the rounds",
+        "counts are acknowledged records (acks=all); measured from the first produce to the end of flush; median of the rounds",
         f"kafka-python produced {peer} records per round (it is slower); rates compare, not totals",
     ]
     return report
@@ -496,7 +506,7 @@ ZookeeperOpt = Annotated[
 @bench_app.command("produce")
 def produce_command(
     records: Annotated[int, typer.Option("--records", "-n", help="records per contestant and round")] = 50_000,
-    rounds: Annotated[int, typer.Option(help="interleaved rounds; each contestant's best counts")] = 3,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; each contestant's median counts")] = 3,
     peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: records/5)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     bootstrap: BootstrapOpt = None,
@@ -511,7 +521,7 @@ def produce_command(
 @bench_app.command("consume")
 def consume_command(
     records: Annotated[int, typer.Option("--records", "-n", help="records to read per contestant and round")] = 50_000,
-    rounds: Annotated[int, typer.Option(help="interleaved rounds; each contestant's best counts")] = 3,
+    rounds: Annotated[int, typer.Option(help="interleaved rounds; each contestant's median counts")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     bootstrap: BootstrapOpt = None,
     zookeeper: ZookeeperOpt = None,
