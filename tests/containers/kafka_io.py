@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -78,3 +79,38 @@ def full_isr(bootstrap: str, topic: str, size: int = 3) -> bool:
     except Exception:  # noqa: BLE001 - metadata briefly unavailable
         return False
     return bool(parts) and all(len(isr) == size for _, isr in parts.values())
+
+
+class Writer(threading.Thread):
+    """Produces 0, 1, 2, ... with acks=all + idempotence; remembers what was acknowledged."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.topic = topic
+        self.acked: list[int] = []
+        self.errors: list[KafkaError] = []
+        self.stop = threading.Event()
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "message.timeout.ms": 300000, "linger.ms": 5, "logger": log})
+
+    def _report(self, err: KafkaError | None, msg: object) -> None:
+        if err is None:
+            self.acked.append(int(msg.value()))  # type: ignore[attr-defined]
+        else:
+            self.errors.append(err)
+
+    def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.producer.produce(self.topic, value=str(i).encode(), on_delivery=self._report)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.005)
+
+    def finish(self, timeout: float = 300) -> None:
+        self.stop.set()
+        self.join(30)
+        left = self.producer.flush(timeout)
+        assert left == 0, f"{left} records still unacknowledged after {timeout}s"

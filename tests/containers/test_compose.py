@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import ConfigResource
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.testing.containers import DEFAULT_KAFKA_IMAGE, DEFAULT_ZOOKEEPER_IMAGE, _docker
@@ -99,8 +100,6 @@ def test_compose_cluster_becomes_healthy_and_round_trips(compose: Compose) -> No
     create_topic(compose.bootstrap, topic, 3, 3)
     assert all(replicas == [1, 2, 3] for replicas, _ in replicas_and_isr(compose.bootstrap, topic).values())
     # the compose file's no-loss defaults reach the brokers
-    from confluent_kafka.admin import ConfigResource
-
     admin = admin_client(compose.bootstrap)
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     configs = admin.describe_configs([res])[res].result(timeout=30)

@@ -5,54 +5,17 @@ it reconnects every acknowledged record is still there."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import KafkaError, Producer
 
 from kafkaops.admin import create_topic
 from kafkaops.ops.events import BrokerDown, BrokerUp, Event, UnderReplicated
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.testing.containers import ContainerCluster
-from tests.containers.kafka_io import consume_all, full_isr, log, wait_until
-
-
-class Writer(threading.Thread):
-    """Produces 0, 1, 2, ... with acks=all + idempotence; remembers what was acknowledged."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        self.topic = topic
-        self.acked: list[int] = []
-        self.errors: list[KafkaError] = []
-        self.stop = threading.Event()
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "message.timeout.ms": 300000, "linger.ms": 5, "logger": log})
-
-    def _report(self, err: KafkaError | None, msg: object) -> None:
-        if err is None:
-            self.acked.append(int(msg.value()))  # type: ignore[attr-defined]
-        else:
-            self.errors.append(err)
-
-    def run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            try:
-                self.producer.produce(self.topic, value=str(i).encode(), on_delivery=self._report)
-                i += 1
-            except BufferError:
-                pass
-            self.producer.poll(0.005)
-
-    def finish(self, timeout: float = 300) -> None:
-        self.stop.set()
-        self.join(30)
-        left = self.producer.flush(timeout)
-        assert left == 0, f"{left} records still unacknowledged after {timeout}s"
+from tests.containers.kafka_io import Writer, consume_all, full_isr, wait_until
 
 
 @pytest.fixture
