@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import ConfigResource
+from confluent_kafka.admin import ConfigResource
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.testing.containers import DEFAULT_KAFKA_IMAGE, DEFAULT_ZOOKEEPER_IMAGE, _docker
