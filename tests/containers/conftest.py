@@ -43,6 +43,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.containers_tier)
         elif any(item.nodeid == t or item.nodeid.startswith(t + "[") for t in INTEGRATION_TESTS):
             item.add_marker(pytest.mark.containers_tier)
+    # the containers tier must not shrink silently when a listed test is renamed
+    if "containers_tier" in (config.getoption("-m") or "") and any(
+        i.nodeid.startswith("tests/integration/") for i in items
+    ):
+        ids = {i.nodeid.split("[")[0] for i in items}
+        missing = [t for t in INTEGRATION_TESTS if t not in ids]
+        if missing:
+            raise pytest.UsageError(f"tests/containers/conftest.py lists tests that do not exist: {missing}")
 
 
 @pytest.fixture(scope="session")
