@@ -87,16 +87,6 @@ _set = object.__setattr__
 # dataclass' own __init__ pays one object.__setattr__ per field, on the hot path.
 
 
-class _Poison:
-    """A record that did not decode, kept in the buffer in its place."""
-
-    __slots__ = ("msg", "error", "topic", "partition")
-
-    def __init__(self, msg: Message, error: DecodeError) -> None:
-        self.msg, self.error = msg, error
-        self.topic, self.partition = msg.topic(), msg.partition()
-
-
 class OffsetSource(Protocol):
     """Starting offsets kept outside Kafka's group offsets (e.g. ZooKeeper checkpoints)."""
 
@@ -172,7 +162,7 @@ class TypedConsumer(Generic[T]):
             self.client = Consumer(conf)
         except KafkaException as exc:
             raise ConsumerError(f"invalid consumer configuration: {exc.args[0].str()}") from None
-        self._buffer: deque[Any] = deque()  # decoded ConsumerRecords and _Poison markers, in order
+        self._buffer: deque[Message] = deque()  # fetched, not yet decoded
         self._kdecode = None if isinstance(self.key_codec, BytesCodec) else self.key_codec.decode
         self._assigned: set[TP] = set()
         self._unacked: dict[TP, int] = {}
@@ -193,6 +183,9 @@ class TypedConsumer(Generic[T]):
         Asking for the next record acknowledges the one before (and any poison
         records between them go to the dead-letter queue in order)."""
         unacked, processed = self._unacked, self._processed
+        decode = self.value_codec.decode
+        kdecode = self._kdecode
+        new, set_dict, cls = _new, _set, ConsumerRecord
         while not (self._stopping or self._closed):
             if unacked:
                 processed.update(unacked)
@@ -201,11 +194,25 @@ class TypedConsumer(Generic[T]):
             if not buffer:
                 self._fetch(self.poll_timeout)
                 continue
-            record = buffer.popleft()
-            if record.__class__ is _Poison:
-                self._poison(record.msg, record.error)
+            # decoded here, one record at a time (not a batch ahead): the value the caller
+            # drops is freed before the next is built, which keeps memory hot
+            m = buffer.popleft()
+            raw = m.value()
+            key = m.key()
+            try:
+                value = None if raw is None else decode(raw)
+                if kdecode is not None and key is not None:
+                    key = kdecode(key)
+            except DecodeError as exc:
+                self._poison(m, exc)
                 continue
-            unacked[(record.topic, record.partition)] = record.offset + 1
+            topic, partition, offset = m.topic(), m.partition(), m.offset()
+            record = new(cls)
+            set_dict(record, "__dict__", {
+                "topic": topic, "partition": partition, "offset": offset,
+                "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
+            })
+            unacked[(topic, partition)] = offset + 1  # type: ignore[index, operator]
             yield record
 
     def __next__(self) -> ConsumerRecord[T]:
@@ -226,12 +233,11 @@ class TypedConsumer(Generic[T]):
         while True:
             buffer = self._buffer
             while buffer:
-                record = buffer.popleft()
-                if record.__class__ is _Poison:
-                    self._poison(record.msg, record.error)
+                record = self._decode(buffer.popleft())
+                if record is None:
                     continue
                 self._unacked[(record.topic, record.partition)] = record.offset + 1
-                return record  # type: ignore[no-any-return]
+                return record
             if not deadline:
                 deadline = time.monotonic() + timeout
             left = deadline - time.monotonic()
@@ -250,9 +256,8 @@ class TypedConsumer(Generic[T]):
         while len(batch) < max_records:
             buffer = self._buffer
             while buffer and len(batch) < max_records:
-                record = buffer.popleft()
-                if record.__class__ is _Poison:
-                    self._poison(record.msg, record.error)
+                record = self._decode(buffer.popleft())
+                if record is None:
                     continue
                 unacked[(record.topic, record.partition)] = record.offset + 1
                 batch.append(record)
@@ -354,36 +359,35 @@ class TypedConsumer(Generic[T]):
             msgs = self.client.consume(self.batch_size, timeout)
         except KafkaException as exc:
             raise ConsumerError(f"consume failed: {exc.args[0].str()}") from None
-        # decode the whole batch here, in one frame (hot path); poison records become
-        # markers handled in order when popped, so their offsets follow the records before them
         append = self._buffer.append
-        decode = self.value_codec.decode
-        kdecode = self._kdecode
-        new, set_dict, cls = _new, _set, ConsumerRecord
         for m in msgs:
             err = m.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.fatal():
-                    raise ConsumerError(f"fatal consumer error: {err.str()}")
+            if err is None:
+                append(m)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif err.fatal():
+                raise ConsumerError(f"fatal consumer error: {err.str()}")
+            else:
                 log.warning("consumer error (librdkafka retries): %s", err.str())
-                continue
-            raw = m.value()
-            key = m.key()
-            try:
-                value = None if raw is None else decode(raw)
-                if kdecode is not None and key is not None:
-                    key = kdecode(key)
-            except DecodeError as exc:
-                append(_Poison(m, exc))
-                continue
-            r = new(cls)
-            set_dict(r, "__dict__", {
-                "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-                "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
-            })
-            append(r)
+
+    def _decode(self, m: Message) -> ConsumerRecord[T] | None:
+        """The record of ``m``, or None when it was poison (dead-lettered, in order)."""
+        raw = m.value()
+        key = m.key()
+        try:
+            value = None if raw is None else self.value_codec.decode(raw)
+            if self._kdecode is not None and key is not None:
+                key = self._kdecode(key)
+        except DecodeError as exc:
+            self._poison(m, exc)
+            return None
+        record = _new(ConsumerRecord)
+        _set(record, "__dict__", {
+            "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+            "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
+        })
+        return record
 
     def _poison(self, m: Message, exc: DecodeError) -> None:
         where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
@@ -458,7 +462,7 @@ class TypedConsumer(Generic[T]):
     def _forget(self, tps: list[TP]) -> None:
         gone = set(tps)
         if self._buffer:
-            self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) not in gone)
+            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
         for tp in gone:
             self._assigned.discard(tp)
             self._unacked.pop(tp, None)

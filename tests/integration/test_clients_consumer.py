@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ def _produce(bs: str, topic: str, count: int) -> None:
 
 
 def _committed(bs: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    c = Consumer({"bootstrap.servers": bs, "group.id": group})
+    c = Consumer({"bootstrap.servers": bs, "group.id": group, "logger": logging.getLogger(__name__)})
     try:
         tps = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=15)
     finally:

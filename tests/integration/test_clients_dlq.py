@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from kafkaops.serde.registry import SchemaRegistry
 from kafkaops.testing.plugin import TopicFactory
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG = logging.getLogger(__name__)
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def registry(kafka_cluster: LocalCluster) -> Iterator[SchemaRegistry]:
 
 
 def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex[:6]}",
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex[:6]}", "logger": LOG,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
     got: list[Any] = []
@@ -68,7 +70,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
         "UndecodableError": good(2) + b"\xde\xad",  # trailing garbage after the body
     }
     truncated_body = good(3)[:-4]  # body ends early: also TruncatedMessageError
-    raw = Producer({"bootstrap.servers": bs, "acks": "all"})
+    raw = Producer({"bootstrap.servers": bs, "acks": "all", "logger": LOG})
     sequence: list[tuple[str, bytes]] = []
     n = 0
     for kind, value in [*poison.items(), ("TruncatedMessageError", truncated_body)]:
@@ -97,7 +99,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
     assert values[0][2:] == (b"k0", [("app", b"h0")])
 
     # the group's committed offset covers the poison records too
-    check = Consumer({"bootstrap.servers": bs, "group.id": consumer.group_id})
+    check = Consumer({"bootstrap.servers": bs, "group.id": consumer.group_id, "logger": LOG})
     committed = check.committed([TopicPartition(topic, 0)], timeout=15)
     check.close()
     assert committed[0].offset == len(sequence)
@@ -125,7 +127,7 @@ def test_without_dlq_a_poison_message_stops_the_consumer(kafka_cluster: LocalClu
     bs = kafka_cluster.bootstrap_servers
     topic = kafka_topic(partitions=1, prefix="nodlq")
     schema = AvroSchema.load(ROOT / "schemas/trade-v1.avsc")
-    raw = Producer({"bootstrap.servers": bs})
+    raw = Producer({"bootstrap.servers": bs, "logger": LOG})
     raw.produce(topic, b"\x07not avro")
     raw.flush(30)
     consumer: TypedConsumer[dict[str, Any]] = TypedConsumer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from kafkaops.testing.plugin import TopicFactory
 
 def _read(bs: str, topic: str, count: int, timeout: float = 90.0) -> list[Any]:
     c = Consumer({"bootstrap.servers": bs, "group.id": f"r-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
+                  "logger": logging.getLogger(__name__),
                   "enable.auto.commit": False})
     c.subscribe([topic])
     got: list[Any] = []
