@@ -42,6 +42,13 @@ WIRE_HEADER = struct.Struct(">bI")
 """magic byte (0) + schema id (unsigned 32-bit, big-endian): 5 bytes before the Avro body."""
 
 
+_READ_ERRORS = (
+    EOFError, SchemaResolutionError, ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError,
+    OverflowError, MemoryError,
+)
+"""What fastavro raises on bytes that are not what the schema says (truncated, garbage)."""
+
+
 class SchemaError(SerdeError):
     """A schema that does not parse, or does not fit where it is used."""
 
@@ -154,7 +161,7 @@ class AvroCodec(Generic[T]):
         self.schema_id = schema_id
         self.record_type = record_type
         self._registry = registry
-        self._parsed = schema.parsed if schema is not None else None
+        self._parsed: Any = schema.parsed if schema is not None else None
         self._header = wire_header(schema_id) if schema_id is not None else b""
         self._writers: dict[int, Any] = {}
         self._to_avro: Callable[[Any], Any] | None = None
@@ -179,36 +186,48 @@ class AvroCodec(Generic[T]):
 
     def decode(self, data: bytes) -> T:
         """The value of a wire-format record; DecodeError subclasses for poison input."""
-        writer: Any
-        if data[:5] == self._header and self._header:  # fast path: written with this codec's schema
-            schema_id, writer, reader = self.schema_id, self._parsed, None
-            end, size = len(data), len(data) - 5
+        header = self._header
+        if header and data[:5] == header:  # fast path: written with this codec's own schema
             buf = BytesIO(data)
             buf.seek(5)
+            try:
+                datum = schemaless_reader(buf, self._parsed, None)
+            except _READ_ERRORS as exc:
+                raise self._decode_error(exc, self.schema_id or 0, len(data) - 5) from None
+            if buf.tell() != len(data):
+                raise UndecodableError(f"trailing bytes after the Avro body (schema id {self.schema_id})")
         else:
-            schema_id, body = split_wire(data)
-            end = size = len(body)
-            if schema_id == self.schema_id:
-                writer, reader = self._parsed, None
-            else:
-                writer, reader = self._writer(schema_id), self._parsed
-            buf = BytesIO(body)
-        try:
-            datum = schemaless_reader(buf, writer, reader)
-        except EOFError:
-            raise TruncatedMessageError(f"Avro body of {size} bytes ends early (schema id {schema_id})") from None
-        except SchemaResolutionError as exc:
-            raise UndecodableError(f"schema id {schema_id} cannot be read as {self.schema and self.schema.name}: {exc}") from None
-        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError, OverflowError, MemoryError) as exc:
-            raise UndecodableError(f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}") from None
-        if buf.tell() != end:
-            raise UndecodableError(f"trailing bytes after the Avro body (schema id {schema_id})")
+            datum = self._decode_other(data)
         if self._from_avro is not None:
             try:
                 return self._from_avro(datum)  # type: ignore[no-any-return]
             except (TypeError, ValueError, KeyError) as exc:
                 raise UndecodableError(f"record does not map to {self.record_type}: {exc}") from None
         return datum  # type: ignore[return-value]
+
+    def _decode_other(self, data: bytes) -> Any:
+        """Any other writer schema (resolved to this codec's schema), or poison."""
+        schema_id, body = split_wire(data)
+        writer: Any
+        if schema_id == self.schema_id:
+            writer, reader = self._parsed, None
+        else:
+            writer, reader = self._writer(schema_id), self._parsed
+        buf = BytesIO(body)
+        try:
+            datum = schemaless_reader(buf, writer, reader)
+        except _READ_ERRORS as exc:
+            raise self._decode_error(exc, schema_id, len(body)) from None
+        if buf.tell() != len(body):
+            raise UndecodableError(f"trailing bytes after the Avro body (schema id {schema_id})")
+        return datum
+
+    def _decode_error(self, exc: BaseException, schema_id: int, size: int) -> Exception:
+        if isinstance(exc, EOFError):
+            return TruncatedMessageError(f"Avro body of {size} bytes ends early (schema id {schema_id})")
+        if isinstance(exc, SchemaResolutionError):
+            return UndecodableError(f"schema id {schema_id} cannot be read as {self.schema and self.schema.name}: {exc}")
+        return UndecodableError(f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}")
 
     def _writer(self, schema_id: int) -> Any:
         writer = self._writers.get(schema_id)
