@@ -17,6 +17,7 @@ Layout, so more benchmarks can be added without touching the others:
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import statistics
@@ -145,6 +146,7 @@ def run_rounds(contestants: dict[str, Callable[[], Measurement]], rounds: int) -
     names = list(contestants)
     for r in range(max(1, rounds)):
         for name in names[r % len(names):] + names[: r % len(names)]:
+            gc.collect()  # each contestant starts without the previous one's garbage
             runs[name].append(contestants[name]())
     result = []
     for name in names:

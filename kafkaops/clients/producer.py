@@ -95,6 +95,8 @@ class DeliveryFuture(Future[DeliveryReport]):
     _state = _PENDING
     _result = None
     _exception = None
+    _waiters_: list[Any] | None = None
+    _callbacks_: list[Any] | None = None
 
     def __init__(self) -> None:
         """Nothing to set up: no super().__init__(), which would make a Condition and two lists per record."""
@@ -102,12 +104,18 @@ class DeliveryFuture(Future[DeliveryReport]):
     @property
     def _waiters(self) -> list[Any]:  # type: ignore[override]
         """Future's waiter list (for concurrent.futures.wait), made on first use."""
-        return self.__dict__.setdefault("_waiters_", [])  # type: ignore[no-any-return]
+        w = self._waiters_
+        if w is None:
+            w = self._waiters_ = []
+        return w
 
     @property
     def _done_callbacks(self) -> list[Any]:
         """Future's done-callback list (add_done_callback), made on first use."""
-        return self.__dict__.setdefault("_callbacks_", [])  # type: ignore[no-any-return]
+        c = self._callbacks_
+        if c is None:
+            c = self._callbacks_ = []
+        return c
 
     @classmethod
     def bound_to(cls, client: Producer) -> type[DeliveryFuture]:
@@ -149,8 +157,7 @@ class DeliveryFuture(Future[DeliveryReport]):
                 log.exception("partitioner.on_delivery failed")
         exc = None if err is None else DeliveryError(err, msg.topic() or "", msg.partition())
         with self._lock:  # the Condition's lock, without its Python-level wrapper
-            d = self.__dict__
-            waiters = d.get("_waiters_")
+            waiters = self._waiters_
             if exc is None:
                 self._result = msg  # type: ignore[assignment]
                 if waiters:
@@ -165,7 +172,7 @@ class DeliveryFuture(Future[DeliveryReport]):
             self._counts[exc is not None] += 1
             if self._condition._waiters:  # type: ignore[attr-defined]  # a thread waits in Future.result
                 self._condition.notify_all()
-        if d.get("_callbacks_"):
+        if self._callbacks_:
             self._invoke_callbacks()  # type: ignore[attr-defined]
         if self._user is not None:
             if exc is None:
@@ -173,6 +180,9 @@ class DeliveryFuture(Future[DeliveryReport]):
                 self._user(None, report)
             else:
                 self._user(exc, None)
+
+    # the future itself is librdkafka's delivery callback for its record (no bound method per record)
+    __call__ = _delivered
 
 
 DeliveryCallback = Callable[[DeliveryError | None, DeliveryReport | None], None]
@@ -244,15 +254,15 @@ class TypedProducer(Generic[T]):
             fut._user = on_delivery
         if partitioner is None:
             try:  # the common case inline: one produce call, no backpressure
-                self._produce(topic, data, kb, on_delivery=fut._delivered, headers=headers)
+                self._produce(topic, data, kb, on_delivery=fut, headers=headers)
             except BufferError:
-                self._enqueue(topic, data, kb, headers, fut._delivered, None)
+                self._enqueue(topic, data, kb, headers, fut, None)
             except KafkaException as exc:
                 raise ProducerError(f"cannot produce to {topic}: {exc.args[0].str()}") from None
         else:
             partition = partitioner.partition(topic, kb)
             fut._partitioner, fut._topic, fut._sent = partitioner, topic, time.monotonic()
-            self._enqueue(topic, data, kb, headers, fut._delivered, partition)
+            self._enqueue(topic, data, kb, headers, fut, partition)
         self._poll(0)
         return fut
 
