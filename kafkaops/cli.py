@@ -895,7 +895,7 @@ def checkpoint_list(
         return
     table = Table(title=f"checkpoints of {job}" + (f" (epoch {owner[0]}, owner {owner[1]})" if owner else ""))
     for col in ("", "id", "created (UTC)", "epoch", "partitions", "sum of offsets", "state"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "id")  # ids are copied into `show` / `restore`
     for i in infos:
         table.add_row("*" if i.latest else "", i.id, _utc(i.created), str(i.epoch), str(len(i.offsets)),
                       str(sum(i.offsets.values())), _state_desc(i))

@@ -250,10 +250,24 @@ class LocalCluster:
         node = self.broker(broker_id)
         if node.process.is_running():
             raise ClusterError(f"broker {broker_id} is already running (pid {node.process.pid})")
+        self._wait_registration_gone(broker_id)
         node.process.spawn(self._java, self._classpath, detached=self.detached)
         self.save_state()
         if wait:
             self.wait_brokers([broker_id], timeout)
+
+    def _wait_registration_gone(self, broker_id: int) -> None:
+        """A SIGKILLed broker's ephemeral ``/brokers/ids/<id>`` lives until its ZooKeeper
+        session expires; a broker started before that fails to register under its id."""
+        path = f"{self.chroot}/brokers/ids/{broker_id}"
+        zk = self.kazoo()
+        try:
+            deadline = time.monotonic() + 3 * BROKER_SESSION_TIMEOUT_MS / 1000
+            while zk.exists(path) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            zk.stop()
+            zk.close()
 
     def restart_broker(self, broker_id: int, timeout: float = 90.0) -> None:
         self.stop_broker(broker_id)
