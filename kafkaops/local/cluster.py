@@ -23,20 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kazoo.client import KazooClient
-from kazoo.handlers.threading import KazooTimeoutError
 
-from kafkaops.admin import admin_client
 from kafkaops.errors import ClusterError, NoClusterError, UnknownBrokerError
 from kafkaops.local.distribution import KafkaDistribution, find_java, resolve
 from kafkaops.local.process import JvmProcess
+from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "cluster.json"
 ZK_TICK_MS = 500
-BROKER_SESSION_TIMEOUT_MS = 6000
-"""Kafka's ZooKeeper session timeout here: a SIGKILLed broker is seen gone after this."""
 
 _LOG4J = """\
 log4j.rootLogger=INFO, stdout
@@ -87,7 +83,7 @@ class Node:
         }
 
 
-class LocalCluster:
+class LocalCluster(ClusterReadiness):
     """ZooKeeper + Kafka brokers on this machine; see the module docstring.
 
     ``detached`` clusters outlive the Python process that started them (``kafkaops
@@ -256,19 +252,6 @@ class LocalCluster:
         if wait:
             self.wait_brokers([broker_id], timeout)
 
-    def _wait_registration_gone(self, broker_id: int) -> None:
-        """A SIGKILLed broker's ephemeral ``/brokers/ids/<id>`` lives until its ZooKeeper
-        session expires; a broker started before that fails to register under its id."""
-        path = f"{self.chroot}/brokers/ids/{broker_id}"
-        zk = self.kazoo()
-        try:
-            deadline = time.monotonic() + 3 * BROKER_SESSION_TIMEOUT_MS / 1000
-            while zk.exists(path) and time.monotonic() < deadline:
-                time.sleep(0.2)
-        finally:
-            zk.stop()
-            zk.close()
-
     def restart_broker(self, broker_id: int, timeout: float = 90.0) -> None:
         self.stop_broker(broker_id)
         self.start_broker(broker_id, timeout=timeout)
@@ -313,85 +296,6 @@ class LocalCluster:
             time.sleep(0.01)
 
     # ------------------------------------------------------------------ readiness
-    def wait_brokers(self, broker_ids: Iterable[int], timeout: float = 90.0) -> None:
-        """Wait until the brokers are registered in ZooKeeper and visible in metadata."""
-        wanted = {int(b) for b in broker_ids}
-        deadline = time.monotonic() + timeout
-        zk = self.kazoo()
-        try:
-            while True:
-                dead = [b for b in wanted if not self.broker(b).process.is_running()]
-                if dead:
-                    raise ClusterError(
-                        f"broker(s) {dead} exited during start-up; see {self.broker(dead[0]).process.log_file}"
-                    )
-                ids = {int(i) for i in _children(zk, f"{self.chroot}/brokers/ids")}
-                if wanted <= ids:
-                    break
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"brokers {sorted(wanted - ids)} did not register in {timeout:.0f}s")
-                time.sleep(0.2)
-        finally:
-            zk.stop()
-            zk.close()
-        admin = admin_client(self.bootstrap_servers)
-        while True:
-            try:
-                seen = set(admin.list_topics(timeout=5).brokers)
-            except Exception:  # noqa: BLE001 - metadata not served yet
-                seen = set()
-            if wanted <= seen:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
-            time.sleep(0.2)
-
-    def _create_offsets_topic(self, timeout: float) -> None:
-        """Make the group coordinator create ``__consumer_offsets`` now, while every
-        broker is up: created lazily after a broker died, it would fail for lack of
-        replicas and leave consumer groups without a coordinator."""
-        from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-        group = "kafkaops-warmup"
-        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group, "logger": log})
-        admin = admin_client(self.bootstrap_servers)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                try:  # an offset fetch goes through the group coordinator, which creates the topic
-                    consumer.committed([TopicPartition(group, 0)], timeout=5)
-                    md = admin.list_topics(topic="__consumer_offsets", timeout=5).topics["__consumer_offsets"]
-                    if md.error is None and md.partitions and all(p.leader >= 0 for p in md.partitions.values()):
-                        return
-                except KafkaException:
-                    pass  # coordinator not available while the topic is being created
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"__consumer_offsets not ready after {timeout:.0f}s")
-                time.sleep(0.2)
-        finally:
-            consumer.close()
-
-    def kazoo(self, timeout: float = 15.0) -> KazooClient:
-        """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""
-        zk = KazooClient(hosts=self.zk_hosts, timeout=10.0)
-        try:
-            zk.start(timeout=timeout)
-        except KazooTimeoutError as exc:
-            raise ClusterError(f"ZooKeeper at {self.zk_hosts} not reachable: {exc}") from exc
-        return zk
-
-    def controller_id(self) -> int | None:
-        """The controller broker's id, read from ZooKeeper; None if there is none."""
-        zk = self.kazoo()
-        try:
-            data, _ = zk.get(f"{self.chroot}/controller")
-            return int(json.loads(data)["brokerid"])
-        except Exception:  # noqa: BLE001 - no controller elected right now
-            return None
-        finally:
-            zk.stop()
-            zk.close()
-
     def _wait_zookeeper(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -448,37 +352,13 @@ class LocalCluster:
 
     def broker_properties(self, node: Node) -> dict[str, str]:
         """The server.properties of one broker: no-loss defaults, fast-test settings."""
-        n = len(self.brokers)
-        rf = str(min(3, n))
         props = {
             "broker.id": str(node.id),
             "listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
             "log.dirs": str(node.dir / "data"),
             "zookeeper.connect": self.zk_connect,
-            "zookeeper.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
-            "zookeeper.connection.timeout.ms": "15000",
-            # no-loss defaults
-            "default.replication.factor": rf,
-            "min.insync.replicas": "2" if n >= 3 else "1",
-            "unclean.leader.election.enable": "false",
-            "offsets.topic.replication.factor": rf,
-            "transaction.state.log.replication.factor": rf,
-            "transaction.state.log.min.isr": "2" if n >= 3 else "1",
-            "auto.create.topics.enable": "false",
-            "num.partitions": "3",
-            # small machine, fast tests
-            "offsets.topic.num.partitions": "10",
-            "transaction.state.log.num.partitions": "10",
-            "group.initial.rebalance.delay.ms": "0",
-            "replica.lag.time.max.ms": "10000",
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-            "background.threads": "4",
-            "num.recovery.threads.per.data.dir": "1",
-            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
-            "controlled.shutdown.enable": "true",
-            "delete.topic.enable": "true",
+            **broker_defaults(len(self.brokers)),
         }
         props.update(self.broker_config)
         return props
@@ -563,15 +443,10 @@ class LocalCluster:
             node.process.pid = raw["pid"]
         return c
 
-    def any_running(self) -> bool:
-        return any(n.process.is_running() for n in self.zookeepers + self.brokers)
-
-
-def _children(zk: KazooClient, path: str) -> list[str]:
-    try:
-        return list(zk.get_children(path))
-    except Exception:  # noqa: BLE001 - path appears once the first broker registers
-        return []
+    def _check_running(self, nodes: Iterable[Node]) -> None:
+        dead = [n for n in nodes if not n.process.is_running()]
+        if dead:
+            raise ClusterError(f"{dead[0].kind} {dead[0].id} exited; see {dead[0].process.log_file}")
 
 
 def _zk_ok(port: int) -> bool:

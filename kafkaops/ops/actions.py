@@ -22,10 +22,8 @@ from typing import Any, Literal
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    ConfigResource,
     NewPartitions,
     OffsetSpec,
-    ResourceType,
 )
 
 from kafkaops.admin import admin_client, create_topic as admin_create_topic, wait_for_leaders

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import ipaddress
-import json
 import logging
 import os
 import random
@@ -33,12 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kazoo.client import KazooClient
-from kazoo.handlers.threading import KazooTimeoutError
 
-from kafkaops.admin import admin_client
 from kafkaops.errors import ClusterError, UnknownBrokerError
-from kafkaops.local.cluster import BROKER_SESSION_TIMEOUT_MS, ZK_TICK_MS
+from kafkaops.local.cluster import ZK_TICK_MS
+from kafkaops.local.readiness import ClusterReadiness, broker_defaults
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +171,7 @@ class ContainerNode:
         return "running" if self.connected else "disconnected"
 
 
-class ContainerCluster:
+class ContainerCluster(ClusterReadiness):
     """ZooKeeper + Kafka brokers as containers; the interface of LocalCluster.
 
     Accepts LocalCluster's keyword arguments (``base_dir`` holds container logs;
@@ -339,6 +336,7 @@ class ContainerCluster:
         node = self.broker(broker_id)
         if node.process.is_running():
             raise ClusterError(f"broker {broker_id} is already running ({node.name})")
+        self._wait_registration_gone(broker_id)
         node.process.container.start()
         log.info("started %s", node.name)
         if wait:
@@ -432,91 +430,6 @@ class ContainerCluster:
             log.info("reconnected %s at %s", node.name, node.ip)
 
     # ------------------------------------------------------------------ readiness
-    def wait_brokers(self, broker_ids: Iterable[int], timeout: float = 90.0) -> None:
-        """Wait until the brokers are registered in ZooKeeper and visible in metadata."""
-        wanted = {int(b) for b in broker_ids}
-        deadline = time.monotonic() + timeout
-        zk = self.kazoo(timeout=max(15.0, timeout / 2))
-        try:
-            while True:
-                self._check_running(self.broker(b) for b in wanted)
-                try:
-                    ids = {int(i) for i in zk.get_children(f"{self.chroot}/brokers/ids")}
-                except Exception:  # noqa: BLE001 - appears with the first broker
-                    ids = set()
-                if wanted <= ids:
-                    break
-                if time.monotonic() > deadline:
-                    raise ClusterError(
-                        f"brokers {sorted(wanted - ids)} did not register in {timeout:.0f}s"
-                        + self._logs_hint(self.broker(b) for b in wanted - ids)
-                    )
-                time.sleep(0.3)
-        finally:
-            zk.stop()
-            zk.close()
-        admin = admin_client(self.bootstrap_servers)
-        while True:
-            try:
-                seen = set(admin.list_topics(timeout=5).brokers)
-            except Exception:  # noqa: BLE001 - metadata not served yet
-                seen = set()
-            if wanted <= seen:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
-            time.sleep(0.3)
-
-    def _create_offsets_topic(self, timeout: float) -> None:
-        """Have ``__consumer_offsets`` created now, while every broker is up.
-
-        Kafka creates it on the first group coordinator lookup, with replication factor
-        ``offsets.topic.replication.factor`` (3): a test that kills a broker before its
-        first consumer group would otherwise find no coordinator until the broker returns.
-        """
-        admin = admin_client(self.bootstrap_servers)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                admin.describe_consumer_groups(["kafkaops-warm-up"])["kafkaops-warm-up"].result(timeout=10)
-            except Exception:  # noqa: BLE001 - "coordinator not available" while it is created
-                pass
-            try:
-                md = admin.list_topics(topic="__consumer_offsets", timeout=10).topics.get("__consumer_offsets")
-            except Exception:  # noqa: BLE001
-                md = None
-            if md is not None and md.error is None and md.partitions and all(
-                p.leader >= 0 for p in md.partitions.values()
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"__consumer_offsets was not created within {timeout:.0f}s")
-            time.sleep(0.5)
-
-    def kazoo(self, timeout: float = 15.0) -> KazooClient:
-        """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""
-        zk = KazooClient(hosts=self.zk_hosts, timeout=10.0)
-        try:
-            zk.start(timeout=timeout)
-        except KazooTimeoutError as exc:
-            raise ClusterError(f"ZooKeeper at {self.zk_hosts} not reachable: {exc}") from exc
-        return zk
-
-    def controller_id(self) -> int | None:
-        """The controller broker's id, read from ZooKeeper; None if there is none."""
-        zk = self.kazoo()
-        try:
-            data, _ = zk.get(f"{self.chroot}/controller")
-            return int(json.loads(data)["brokerid"])
-        except Exception:  # noqa: BLE001 - no controller elected right now
-            return None
-        finally:
-            zk.stop()
-            zk.close()
-
-    def any_running(self) -> bool:
-        return any(n.process.is_running() for n in self.zookeepers + self.brokers)
-
     def _check_running(self, nodes: Iterable[ContainerNode]) -> None:
         dead = [n for n in nodes if not n.process.is_running()]
         if dead:
@@ -547,37 +460,13 @@ class ContainerCluster:
     # ------------------------------------------------------------------ configuration
     def broker_properties(self, node: ContainerNode) -> dict[str, str]:
         """The server.properties of one broker (LocalCluster's, at the container's address)."""
-        n = self._n_brokers
-        rf = str(min(3, n))
         props = {
             "broker.id": str(node.id),
             "listeners": f"PLAINTEXT://0.0.0.0:{node.port}",
             "advertised.listeners": f"PLAINTEXT://{node.ip}:{node.port}",
             "log.dirs": "/var/lib/kafka/data",
             "zookeeper.connect": self.zk_connect,
-            "zookeeper.session.timeout.ms": str(BROKER_SESSION_TIMEOUT_MS),
-            "zookeeper.connection.timeout.ms": "15000",
-            # no-loss defaults
-            "default.replication.factor": rf,
-            "min.insync.replicas": "2" if n >= 3 else "1",
-            "unclean.leader.election.enable": "false",
-            "offsets.topic.replication.factor": rf,
-            "transaction.state.log.replication.factor": rf,
-            "transaction.state.log.min.isr": "2" if n >= 3 else "1",
-            "auto.create.topics.enable": "false",
-            "num.partitions": "3",
-            # small machine, fast tests
-            "offsets.topic.num.partitions": "10",
-            "transaction.state.log.num.partitions": "10",
-            "group.initial.rebalance.delay.ms": "0",
-            "replica.lag.time.max.ms": "10000",
-            "num.network.threads": "2",
-            "num.io.threads": "4",
-            "background.threads": "4",
-            "num.recovery.threads.per.data.dir": "1",
-            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
-            "controlled.shutdown.enable": "true",
-            "delete.topic.enable": "true",
+            **broker_defaults(self._n_brokers),
         }
         props.update(self.broker_config)
         return props
