@@ -401,7 +401,7 @@ def produce(
             per_partition[report.partition] = per_partition.get(report.partition, 0) + 1
 
     producer: TypedProducer[Any] = TypedProducer(
-        bs, topic, AvroCodec(s, reg.id), partitioner=part, config=part.producer_config() if part else None
+        bs, topic, AvroCodec(s, reg.id), partitioner=part
     )
     count = 0
     try:

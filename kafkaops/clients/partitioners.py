@@ -21,8 +21,8 @@ moves while its leader is away (its records wait in the producer's queue instead
 
 *Availability* (:mod:`kafkaops.clients.metadata`): only partitions whose leader is alive
 and reachable are chosen for records without a key. For the producer's broker states,
-create the producer with :meth:`BasePartitioner.producer_config` merged into its config
-(``statistics.interval.ms`` and a ``stats_cb``); without it, leaders are still taken
+TypedProducer merges :meth:`BasePartitioner.producer_config` into its config
+(``statistics.interval.ms`` and a ``stats_cb``); without them, leaders are still taken
 from metadata refreshed on a timer and after every delivery error.
 
 *acks=all and a paused follower* (the bench scenario ``paused-acks-all``): with the

@@ -211,6 +211,9 @@ class TypedProducer(Generic[T]):
         queue_full_timeout: float = 30.0,
     ) -> None:
         conf = {**DEFAULT_CONFIG, "bootstrap.servers": bootstrap_servers, "logger": log}
+        feed = getattr(partitioner, "producer_config", None)
+        if feed is not None:  # librdkafka statistics -> the partitioner's broker states
+            conf.update(feed())
         conf.update(config or {})
         self.topic = topic
         self.config = conf
@@ -262,7 +265,13 @@ class TypedProducer(Generic[T]):
         else:
             partition = partitioner.partition(topic, kb)
             fut._partitioner, fut._topic, fut._sent = partitioner, topic, time.monotonic()
-            self._enqueue(topic, data, kb, headers, fut, partition)
+            try:
+                self._enqueue(topic, data, kb, headers, fut, partition)
+            except Exception:
+                release = getattr(partitioner, "release", None)
+                if release is not None and partition is not None:
+                    release(topic, partition)  # no delivery report will come for it
+                raise
         self._poll(0)
         return fut
 
