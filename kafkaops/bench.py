@@ -547,6 +547,7 @@ def balance_command(
     ),
     as_json: Annotated[bool, typer.Option("--json", help='one JSON object {"scenarios": ...}')] = False,
     rounds: Annotated[int, typer.Option(help="healthy: interleaved rounds, each strategy's best counts")] = 3,
+    linger_ms: Annotated[float, typer.Option("--linger-ms", help="healthy: linger.ms of every contestant (librdkafka's default: 5)")] = 5,
 ) -> None:
     """Partitioners side by side on the local cluster (`kafkaops up`): it pauses and kills a broker."""
     from kafkaops import bench_balance
@@ -561,7 +562,7 @@ def balance_command(
         raise ConfigError(f"--messages must be at least 1000, not {messages}")
     console, diag = Console(), Console(stderr=True)
     cluster = _local_cluster()
-    report = bench_balance.run(cluster, messages, chosen, progress=lambda s: diag.print(f"[dim]{s}[/]"), rounds=max(1, rounds))
+    report = bench_balance.run(cluster, messages, chosen, progress=lambda s: diag.print(f"[dim]{s}[/]"), rounds=max(1, rounds), linger_ms=linger_ms)
     over = ", ".join(f"{k} {v:.2f} us" for k, v in report.overhead_us.items())
     if as_json:
         console.print_json(json.dumps(report.to_json()))

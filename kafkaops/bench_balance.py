@@ -70,13 +70,13 @@ class BalanceCluster(Protocol):
     def controller_id(self) -> int | None: ...
 
 
-def producer_config(bootstrap: str, acks: str) -> dict[str, Any]:
+def producer_config(bootstrap: str, acks: str, linger_ms: float = 5) -> dict[str, Any]:
     conf: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         "logger": log,
         "acks": acks,
         "enable.idempotence": acks == "all",
-        "linger.ms": 5,
+        "linger.ms": linger_ms,
         "queue.buffering.max.messages": 500_000,
         "partitioner": "murmur2_random",
     }
@@ -133,13 +133,15 @@ class StrategyRun:
 class Driver:
     """One producer with one strategy; produces numbered 100-byte records to one topic."""
 
-    def __init__(self, strategy: str, bootstrap: str, topic: str, acks: str, t0: float, seed: int = 1) -> None:
+    def __init__(
+        self, strategy: str, bootstrap: str, topic: str, acks: str, t0: float, seed: int = 1, linger_ms: float = 5
+    ) -> None:
         self.run = StrategyRun(strategy, topic)
         self.topic = topic
         self.t0 = t0
         self.mark: float | None = None  # e.g. the kill time (perf_counter)
         self.partitioner: BasePartitioner | None = None
-        conf = producer_config(bootstrap, acks)
+        conf = producer_config(bootstrap, acks, linger_ms)
         if strategy != "librdkafka":
             kwargs: dict[str, Any] = {"refresh_interval_s": 1.0}
             if strategy in ("random", "key-hash", "least-loaded"):
@@ -320,14 +322,15 @@ def _run_threads(drivers: Sequence[Driver], target: Callable[[Driver], None]) ->
 
 
 # ---------------------------------------------------------------------- scenarios
-def healthy(cluster: BalanceCluster, messages: int, rounds: int = 3) -> dict[str, StrategyRun]:
+def healthy(cluster: BalanceCluster, messages: int, rounds: int = 3, linger_ms: float = 5) -> dict[str, StrategyRun]:
+    """Throughput side by side; every contestant gets the same ``linger.ms``."""
     bootstrap = cluster.bootstrap_servers
     topics = _topics(bootstrap, len(STRATEGIES), "balance-healthy")
     best: dict[str, StrategyRun] = {}
     try:
         for r in range(rounds):
             for strategy, topic in zip(STRATEGIES, topics, strict=True):
-                d = Driver(strategy, bootstrap, topic, "all", time.perf_counter(), seed=r + 1)
+                d = Driver(strategy, bootstrap, topic, "all", time.perf_counter(), seed=r + 1, linger_ms=linger_ms)
                 d.warm_up()
                 d.burst(messages)
                 d.close()
@@ -539,6 +542,7 @@ def run(
     scenarios: Sequence[str] = SCENARIOS,
     progress: Callable[[str], None] = lambda s: None,
     rounds: int = 3,
+    linger_ms: float = 5,
 ) -> BalanceReport:
     """Run the chosen scenarios and measure per-call overhead; nothing is printed."""
     result: dict[str, dict[str, dict[str, Any]]] = {}
@@ -546,8 +550,8 @@ def run(
     progress("per-call overhead (timeit)")
     over = overhead_us()
     if "healthy" in scenarios:
-        progress(f"healthy: {messages} records per strategy, best of {rounds} round(s)")
-        runs = healthy(cluster, messages, rounds)
+        progress(f"healthy: {messages} records per strategy, best of {rounds} round(s), linger.ms={linger_ms:g}")
+        runs = healthy(cluster, messages, rounds, linger_ms)
         result["healthy"] = {s: runs[s].summary() for s in STRATEGIES}
     for name, acks in (("paused", "1"), ("paused-acks-all", "all")):
         if name in scenarios:
