@@ -6,21 +6,12 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from kafkaops.admin import admin_client
 
 log = logging.getLogger(__name__)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes], flush_timeout: float = 180) -> list[bytes]:

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
@@ -24,20 +23,12 @@ from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
 
 RECORDS = 50_000
 KILLS = 5
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def produce(bootstrap: str, topic: str, seed: int, truth: Counter[str], done: threading.Event) -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +14,7 @@ from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.coord.election import Leadership
 from kafkaops.coord.session import Coordinator, NotWritableError
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.waits import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -25,15 +25,6 @@ def ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]
     cluster.start()
     yield cluster
     cluster.destroy()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.mark.destructive

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from tests.integration.test_local_cluster import _java_pids_under
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from kazoo.client import KazooClient
@@ -16,15 +16,7 @@ from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.coord.election import Leadership, LeadershipTimeout, current_epoch
 from kafkaops.coord.session import Coordinator, CoordinatorError, ZnodePermissionError
 from kafkaops.local.cluster import LocalCluster
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from kafkaops.testing.waits import wait_until
 
 
 def expire_session(coord: Coordinator) -> None:

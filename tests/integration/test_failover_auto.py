@@ -22,13 +22,7 @@ from kafkaops.ops.failover import FailoverPolicy, MonitorLeadership
 from kafkaops.ops.health import ClusterHealth
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.testing.plugin import TopicFactory
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+from kafkaops.testing.waits import wait_until
 
 
 def replica_sets(h: ClusterHealth, topic: str) -> dict[int, tuple[int, ...]]:

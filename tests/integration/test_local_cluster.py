@@ -17,14 +17,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from kafkaops.admin import admin_client
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.plugin import TopicFactory
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
+from kafkaops.testing.waits import wait_until
 
 
 def produce(bootstrap: str, topic: str, values: list[bytes]) -> tuple[list[bytes], list[KafkaError]]:
