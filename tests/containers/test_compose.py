@@ -21,7 +21,7 @@ from confluent_kafka.admin import ConfigResource
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.testing.containers import DEFAULT_KAFKA_IMAGE, DEFAULT_ZOOKEEPER_IMAGE, _docker
-from tests.containers.kafka_io import consume_all, produce, replicas_and_isr
+from tests.kafka_io import consume_all, produce, replicas_and_isr
 
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml"
 SERVICES = ("zookeeper", "kafka-1", "kafka-2", "kafka-3")

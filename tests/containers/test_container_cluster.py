@@ -7,7 +7,7 @@ import uuid
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.testing.containers import ContainerCluster
-from tests.containers.kafka_io import consume_all, full_isr, produce, replicas_and_isr
+from tests.kafka_io import consume_all, full_isr, produce, replicas_and_isr
 from kafkaops.testing.waits import wait_until
 
 

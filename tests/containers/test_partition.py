@@ -15,7 +15,7 @@ from kafkaops.admin import create_topic
 from kafkaops.ops.events import BrokerDown, BrokerUp, Event, UnderReplicated
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.testing.containers import ContainerCluster
-from tests.containers.kafka_io import Writer, consume_all, full_isr
+from tests.kafka_io import Writer, consume_all, full_isr
 from kafkaops.testing.waits import wait_until
 
 

@@ -14,7 +14,7 @@ from kafkaops.ops import playbooks as pbs
 from kafkaops.ops.actions import ActionContext, cluster_health
 from kafkaops.ops.brokers import DockerBrokerControl
 from kafkaops.testing.containers import ContainerCluster
-from tests.containers.kafka_io import Writer, consume_all, full_isr
+from tests.kafka_io import Writer, consume_all, full_isr
 from kafkaops.testing.waits import wait_until
 
 

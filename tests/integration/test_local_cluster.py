@@ -7,58 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, Producer
 
 from kafkaops.admin import admin_client
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.plugin import TopicFactory
 from kafkaops.testing.waits import wait_until
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> tuple[list[bytes], list[KafkaError]]:
-    """Produce with acks=all + idempotence; return the acknowledged values and the errors."""
-    acked: list[bytes] = []
-    errors: list[KafkaError] = []
-
-    def report(err: KafkaError | None, msg: object) -> None:
-        if err is None:
-            acked.append(msg.value())  # type: ignore[attr-defined]
-        else:
-            errors.append(err)
-
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                  "message.timeout.ms": 60000})
-    for v in values:
-        p.produce(topic, value=v, on_delivery=report)
-        p.poll(0)
-    assert p.flush(90) == 0
-    return acked, errors
-
-
-def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 60) -> list[bytes]:
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    c.subscribe([topic])
-    got: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(got) < expected and time.monotonic() < deadline:
-            m = c.poll(0.5)
-            if m is not None and not m.error():
-                got.append(m.value())
-        end = time.monotonic() + 2  # anything beyond what we expect would be a duplicate
-        while time.monotonic() < end:
-            m = c.poll(0.2)
-            if m is not None and not m.error():
-                got.append(m.value())
-    finally:
-        c.close()
-    return got
+from tests.kafka_io import consume_all, produce
 
 
 def leader_of(bootstrap: str, topic: str, partition: int = 0) -> int:
@@ -89,8 +46,8 @@ def test_rf3_topic_round_trip(kafka_cluster: LocalCluster, kafka_topic: TopicFac
     md = admin_client(kafka_cluster.bootstrap_servers).list_topics(topic=topic, timeout=10)
     assert all(len(p.replicas) == 3 for p in md.topics[topic].partitions.values())
     values = [f"m-{i}".encode() for i in range(1000)]
-    acked, errors = produce(kafka_cluster.bootstrap_servers, topic, values)
-    assert errors == [] and sorted(acked) == sorted(values)
+    acked = produce(kafka_cluster.bootstrap_servers, topic, values)
+    assert sorted(acked) == sorted(values)
     assert sorted(consume_all(kafka_cluster.bootstrap_servers, topic, 1000)) == sorted(values)
 
 
@@ -101,12 +58,12 @@ def test_broker_failures_lose_nothing(fresh_kafka_cluster: LocalCluster,
     topic = fresh_topic_factory(cluster)(partitions=1, replication_factor=3)
 
     # SIGKILL the leader: acks=all still succeeds with 2 of 3 in sync, nothing acknowledged is lost
-    before, _ = produce(bootstrap, topic, [f"a-{i}".encode() for i in range(500)])
+    before = produce(bootstrap, topic, [f"a-{i}".encode() for i in range(500)])
     victim = leader_of(bootstrap, topic)
     cluster.kill_broker(victim)
     assert not cluster.broker(victim).process.is_running()
-    after, errors = produce(bootstrap, topic, [f"b-{i}".encode() for i in range(500)])
-    assert errors == [] and len(after) == 500
+    after = produce(bootstrap, topic, [f"b-{i}".encode() for i in range(500)])  # asserts no delivery error
+    assert len(after) == 500
     assert leader_of(bootstrap, topic) != victim
     assert sorted(consume_all(bootstrap, topic, 1000)) == sorted(before + after)
 
@@ -126,8 +83,8 @@ def test_broker_failures_lose_nothing(fresh_kafka_cluster: LocalCluster,
     assert cluster.broker(other).state == "paused" and not cluster.broker(other).alive
     cluster.resume_broker(other)
     assert cluster.broker(other).state == "running"
-    more, errors = produce(bootstrap, topic, [f"c-{i}".encode() for i in range(100)])
-    assert errors == [] and len(more) == 100
+    more = produce(bootstrap, topic, [f"c-{i}".encode() for i in range(100)])
+    assert len(more) == 100
     wait_until(lambda: isr_of(bootstrap, topic) == [1, 2, 3], 60, "full ISR after resume")
 
 
