@@ -285,11 +285,9 @@ class TypedProducer(Generic[T]):
         partition: int | None,
     ) -> None:
         produce = self.client.produce
+        part = -1 if partition is None else partition  # -1: librdkafka's partitioner decides
         try:
-            if partition is None:
-                produce(topic, data, key, on_delivery=cb, headers=headers)
-            else:
-                produce(topic, data, key, partition, on_delivery=cb, headers=headers)
+            produce(topic, data, key, part, on_delivery=cb, headers=headers)
             return
         except BufferError:
             pass
@@ -300,10 +298,7 @@ class TypedProducer(Generic[T]):
         while True:
             self.client.poll(0.05)
             try:
-                if partition is None:
-                    produce(topic, data, key, on_delivery=cb, headers=headers)
-                else:
-                    produce(topic, data, key, partition, on_delivery=cb, headers=headers)
+                produce(topic, data, key, part, on_delivery=cb, headers=headers)
                 return
             except BufferError:
                 if time.monotonic() > deadline:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 
-from kafkaops.errors import ClusterError, NoClusterError, UnknownBrokerError
+from kafkaops.errors import ClusterError, NoClusterError
 from kafkaops.local.distribution import KafkaDistribution, find_java, resolve
 from kafkaops.local.process import JvmProcess
 from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults  # noqa: F401 (re-exported)
@@ -83,7 +83,7 @@ class Node:
         }
 
 
-class LocalCluster(ClusterReadiness):
+class LocalCluster(ClusterReadiness[Node]):
     """ZooKeeper + Kafka brokers on this machine; see the module docstring.
 
     ``detached`` clusters outlive the Python process that started them (``kafkaops
@@ -217,20 +217,6 @@ class LocalCluster(ClusterReadiness):
         self.destroy()
 
     # ------------------------------------------------------------------ node control
-    def broker(self, broker_id: int) -> Node:
-        for node in self.brokers:
-            if node.id == broker_id:
-                return node
-        known = ", ".join(str(b.id) for b in self.brokers)
-        raise UnknownBrokerError(f"no broker {broker_id} in this cluster (brokers: {known})")
-
-    def zookeeper(self, node_id: int) -> Node:
-        for node in self.zookeepers:
-            if node.id == node_id:
-                return node
-        known = ", ".join(str(z.id) for z in self.zookeepers)
-        raise UnknownBrokerError(f"no ZooKeeper node {node_id} (nodes: {known})")
-
     def kill_broker(self, broker_id: int) -> None:
         """SIGKILL: the broker vanishes without controlled shutdown."""
         self.broker(broker_id).process.kill()

@@ -12,14 +12,14 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
 from kafkaops.admin import admin_client
-from kafkaops.errors import ClusterError
+from kafkaops.errors import ClusterError, UnknownBrokerError
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,22 @@ def broker_defaults(brokers: int) -> dict[str, str]:
     }
 
 
-class ClusterReadiness:
-    """Readiness waits and ZooKeeper look-ups shared by LocalCluster and ContainerCluster."""
+class ClusterNode(Protocol):
+    """What the shared code needs of a node: its id and a process that says if it runs."""
+
+    id: int
+    process: Any
+
+
+N = TypeVar("N", bound=ClusterNode)
+
+
+class ClusterReadiness(Generic[N]):
+    """Node look-up, readiness waits and ZooKeeper look-ups shared by LocalCluster and ContainerCluster."""
 
     chroot: str
-    brokers: Sequence[Any]
-    zookeepers: Sequence[Any]
+    brokers: Sequence[N]
+    zookeepers: Sequence[N]
 
     @property
     def zk_hosts(self) -> str:
@@ -74,10 +84,21 @@ class ClusterReadiness:
     def bootstrap_servers(self) -> str:
         raise NotImplementedError
 
-    def broker(self, broker_id: int) -> Any:
-        raise NotImplementedError
+    def broker(self, broker_id: int) -> N:
+        for node in self.brokers:
+            if node.id == broker_id:
+                return node
+        known = ", ".join(str(b.id) for b in self.brokers)
+        raise UnknownBrokerError(f"no broker {broker_id} in this cluster (brokers: {known})")
 
-    def _check_running(self, nodes: Iterable[Any]) -> None:
+    def zookeeper(self, node_id: int) -> N:
+        for node in self.zookeepers:
+            if node.id == node_id:
+                return node
+        known = ", ".join(str(z.id) for z in self.zookeepers)
+        raise UnknownBrokerError(f"no ZooKeeper node {node_id} (nodes: {known})")
+
+    def _check_running(self, nodes: Iterable[N]) -> None:
         """Raise ClusterError naming the first node that is not running (with its logs)."""
         raise NotImplementedError
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 
-from kafkaops.errors import ClusterError, UnknownBrokerError
+from kafkaops.errors import ClusterError
 from kafkaops.local.cluster import ZK_TICK_MS
 from kafkaops.local.readiness import ClusterReadiness, broker_defaults
 
@@ -171,7 +171,7 @@ class ContainerNode:
         return "running" if self.connected else "disconnected"
 
 
-class ContainerCluster(ClusterReadiness):
+class ContainerCluster(ClusterReadiness[ContainerNode]):
     """ZooKeeper + Kafka brokers as containers; the interface of LocalCluster.
 
     Accepts LocalCluster's keyword arguments (``base_dir`` holds container logs;
@@ -309,20 +309,6 @@ class ContainerCluster(ClusterReadiness):
         self.destroy()
 
     # ------------------------------------------------------------------ node control
-    def broker(self, broker_id: int) -> ContainerNode:
-        for node in self.brokers:
-            if node.id == broker_id:
-                return node
-        known = ", ".join(str(b.id) for b in self.brokers)
-        raise UnknownBrokerError(f"no broker {broker_id} in this cluster (brokers: {known})")
-
-    def zookeeper(self, node_id: int) -> ContainerNode:
-        for node in self.zookeepers:
-            if node.id == node_id:
-                return node
-        known = ", ".join(str(z.id) for z in self.zookeepers)
-        raise UnknownBrokerError(f"no ZooKeeper node {node_id} (nodes: {known})")
-
     def kill_broker(self, broker_id: int) -> None:
         """SIGKILL: the broker vanishes without controlled shutdown."""
         self._kill(self.broker(broker_id))
