@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from kafkaops.clients.partitioners import KeyHash
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
 PARTITIONS = 7  # prime: a wrong modulo or sign handling shows at once
@@ -44,6 +45,9 @@ def delivered_partitions(bootstrap: str, topic: str, keys: list[bytes], partitio
     producer = Producer(conf)
     if ours is not None:
         ours.bind(producer)
+        # the first metadata fetch can fail on a busy machine (the partitioner then defers to
+        # librdkafka); this comparison is about the partitioner's own choice
+        wait_until(lambda: ours.metadata.view(topic) is not None, 60, "the partitioner's first metadata")
     result: list[int] = [-1] * len(keys)
     errors: list[KafkaError] = []
 
