@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -61,15 +62,30 @@ def create_topic(
 
 
 def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: float) -> None:
+    """Wait until every live broker's metadata shows the topic's partitions with leaders.
+
+    The controller updates brokers' metadata caches one by one: a client that asks another
+    broker right after creation can still be told the topic has no partitions. Each broker
+    is asked by a client bootstrapped on it alone (its first request goes there).
+    """
     deadline = time.monotonic() + timeout
-    while True:
-        md = admin.list_topics(topic=topic, timeout=timeout).topics.get(topic)
-        if md is not None and md.error is None and len(md.partitions) >= partitions:
-            if all(p.leader >= 0 for p in md.partitions.values()):
-                return
-        if time.monotonic() > deadline:
-            raise AdminError(f"topic {topic}: partitions have no leader after {timeout:.0f}s")
-        time.sleep(0.1)
+
+    def ready(client: AdminClient) -> bool:
+        md = client.list_topics(topic=topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
+        return (
+            md is not None and md.error is None and len(md.partitions) >= partitions
+            and all(p.leader >= 0 for p in md.partitions.values())
+        )
+
+    def wait(check: Callable[[], bool], where: str) -> None:
+        while not check():
+            if time.monotonic() > deadline:
+                raise AdminError(f"topic {topic}: partitions have no leader {where} after {timeout:.0f}s")
+            time.sleep(0.1)
+
+    wait(lambda: ready(admin), "in metadata")
+    for broker in admin.list_topics(timeout=timeout).brokers.values():
+        wait(lambda: ready(admin_client(f"{broker.host}:{broker.port}")), f"on broker {broker.id}")
 
 
 @dataclass
