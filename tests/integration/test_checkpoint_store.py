@@ -4,6 +4,7 @@ a 10 MB state, and checkpoints going on while a 3-node ensemble loses a node."""
 from __future__ import annotations
 
 import os
+import time
 import threading
 import uuid
 from collections.abc import Iterator
@@ -113,6 +114,9 @@ def test_prune_keeps_newest_and_pointer_and_removes_orphan_chunks(coord: Coordin
     chunks_dir = store.job_path("p") + "/chunks"
     # an orphan chunk, as left by a writer that crashed between chunks and commit
     coord.client.create(f"{chunks_dir}/deadbeefdeadbeef-0000", b"x" * 100)
+    # prune removes orphans strictly older (ZooKeeper ctime, in ms) than the newest checkpoint;
+    # one from the same millisecond could belong to a save in flight and is kept
+    time.sleep(0.01)
     store.save("p", {("t", 0): 8}, b"small", epoch=epoch)
     ids.append(store.list("p")[-1].id)
     store.restore("p", ids[1])  # the pointer now refers to an old checkpoint
