@@ -1,17 +1,34 @@
-"""Typed settings read from the environment, with the defaults kafkaops documents.
+"""Where kafkaops keeps its files, and the ClusterProfile: how to reach one cluster.
 
-Each setting names the variable that overrides it, so an operator can see at a
-glance what to export.
+A :class:`ClusterProfile` is the one place connection settings live: Kafka's bootstrap
+servers and client security (TLS, SASL), ZooKeeper's connect string, the brokers'
+chroot and ZooKeeper credentials, and the root of kafkaops' own znodes. It renders
+the configuration each client library takes — librdkafka (:meth:`~ClusterProfile.librdkafka`),
+kafka-python (:meth:`~ClusterProfile.kafka_python`) and kazoo
+(:meth:`ZooKeeperSettings.kazoo_args`) — so every part of kafkaops talks to the same
+cluster with the same identity. Passwords are :class:`Secret` values: their ``repr``
+and ``str`` are ``***``; only the rendered client configs hold the clear text.
+
+A profile comes from a YAML file (``--profile FILE`` / ``$KAFKAOPS_PROFILE``), from
+environment variables (:meth:`ClusterProfile.from_env`), or from a bootstrap string
+(:func:`as_profile`); ``kafkaops up`` writes one for the local cluster.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
+
+from kafkaops.errors import ConfigError
 
 KAFKA_VERSION = "3.9.2"
 """Newest release of the last Apache Kafka line that still runs in ZooKeeper mode."""
+
+PROFILE_ENV = "KAFKAOPS_PROFILE"
+DEFAULT_ZK_ROOT = "/kafkaops"
 
 
 @dataclass(frozen=True)
@@ -39,3 +56,453 @@ class Settings:
             kafka_version=env.get("KAFKAOPS_KAFKA_VERSION") or KAFKA_VERSION,
             kafka_home=Path(kafka_home).expanduser() if kafka_home else None,
         )
+
+    @property
+    def cluster_dir(self) -> Path:
+        """The directory of the local cluster ``kafkaops up`` starts."""
+        return self.home / "cluster"
+
+    @property
+    def local_profile(self) -> Path:
+        """The profile file ``kafkaops up`` writes for the local cluster."""
+        return self.cluster_dir / "profile.yaml"
+
+
+class Secret:
+    """A password or key: compares by value, but prints as ``***`` everywhere."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The clear text, for the one place that must hand it to a client library."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:  # pickling/copying keeps the value; printing never shows it
+        return (Secret, (self._value,))
+
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How a client authenticates to the brokers and protects the connection.
+
+    ``protocol`` is Kafka's ``security.protocol``. With SASL, ``username``/``password``
+    are the SCRAM (or PLAIN) credentials; with TLS, ``ca_file`` is the PEM file of the
+    CA that signed the brokers' certificates, ``cert_file``/``key_file`` a client
+    certificate for mutual TLS.
+    """
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"security protocol {self.protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+        if self.sasl:
+            if self.sasl_mechanism not in SASL_MECHANISMS:
+                raise ConfigError(
+                    f"SASL mechanism {self.sasl_mechanism!r}: choose one of {', '.join(SASL_MECHANISMS)}"
+                )
+            if not self.username or self.password is None:
+                raise ConfigError(f"{self.protocol} needs a username and a password")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("a client certificate needs both cert_file and key_file")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+
+@dataclass(frozen=True)
+class ZooKeeperSettings:
+    """How to reach ZooKeeper: ``connect`` is ``host:port,...`` without a chroot.
+
+    ``kafka_chroot`` is where the brokers keep their znodes in ZooKeeper mode (``/kafka``
+    for kafkaops' clusters; ``None`` for a KRaft cluster, whose brokers do not use
+    ZooKeeper); ``root`` is the root of kafkaops' own znodes. Credentials: ``sasl_*``
+    authenticate the session with SASL DIGEST-MD5 (the ``sasl`` principal a ZooKeeper
+    server configured with a JAAS ``DigestLoginModule`` knows), ``digest`` adds a
+    digest identity (``addauth digest user:password``); kafkaops' znodes then get ACLs
+    for that identity.
+    """
+
+    connect: str
+    kafka_chroot: str | None = "/kafka"
+    root: str = DEFAULT_ZK_ROOT
+    sasl_username: str | None = None
+    sasl_password: Secret | None = None
+    digest_username: str | None = None
+    digest_password: Secret | None = None
+    read_protected: bool = False
+    session_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.connect or "/" in self.connect:
+            raise ConfigError(
+                f"ZooKeeper connect string {self.connect!r}: give host:port[,host:port...] and the chroot separately"
+            )
+        for name, path in (("root", self.root), ("kafka_chroot", self.kafka_chroot)):
+            if path is not None and (not path.startswith("/") or (path != "/" and path.endswith("/"))):
+                raise ConfigError(f"ZooKeeper {name} must be an absolute path without a trailing '/': {path!r}")
+        if (self.sasl_username is None) != (self.sasl_password is None):
+            raise ConfigError("ZooKeeper SASL needs both a username and a password")
+        if (self.digest_username is None) != (self.digest_password is None):
+            raise ConfigError("ZooKeeper digest auth needs both a username and a password")
+        if self.read_protected and self.identity is None:
+            raise ConfigError("read-protected znodes need a ZooKeeper identity (SASL or digest)")
+
+    @property
+    def kafka_connect(self) -> str | None:
+        """The brokers' ``zookeeper.connect`` (with chroot), or None for KRaft."""
+        return None if self.kafka_chroot is None else self.connect + self.kafka_chroot
+
+    @property
+    def identity(self) -> tuple[str, str] | None:
+        """(scheme, id) kafkaops' znodes' ACLs name: ``("sasl", user)`` or ``("digest", user)``."""
+        if self.sasl_username is not None:
+            return ("sasl", self.sasl_username)
+        if self.digest_username is not None:
+            return ("digest", self.digest_username)
+        return None
+
+    def kazoo_args(self) -> dict[str, Any]:
+        """Keyword arguments of ``kazoo.client.KazooClient`` (hosts, timeout, auth)."""
+        args: dict[str, Any] = {"hosts": self.connect, "timeout": self.session_timeout}
+        if self.sasl_username is not None and self.sasl_password is not None:
+            args["sasl_options"] = {
+                "mechanism": "DIGEST-MD5",
+                "username": self.sasl_username,
+                "password": self.sasl_password.reveal(),
+            }
+        if self.digest_username is not None and self.digest_password is not None:
+            args["auth_data"] = [("digest", f"{self.digest_username}:{self.digest_password.reveal()}")]
+        return args
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    """One Kafka cluster as kafkaops reaches it: brokers, security, ZooKeeper.
+
+    ``zookeeper`` is None when the cluster has no ZooKeeper kafkaops may use (then the
+    coordination features — checkpoints, schema registry, leadership, playbook locks —
+    are not available and say so).
+    """
+
+    bootstrap_servers: str
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    zookeeper: ZooKeeperSettings | None = None
+    name: str = "default"
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers or not all(s.strip() for s in self.bootstrap_servers.split(",")):
+            raise ConfigError(f"bootstrap servers {self.bootstrap_servers!r}: give host:port[,host:port...]")
+
+    # ------------------------------------------------------------------ rendering
+    def librdkafka(self, **overrides: Any) -> dict[str, Any]:
+        """confluent-kafka (librdkafka) config: bootstrap servers and security, plus ``overrides``."""
+        s = self.security
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        if s.protocol != "PLAINTEXT":
+            conf["security.protocol"] = s.protocol
+        if s.sasl and s.password is not None:
+            conf["sasl.mechanism"] = s.sasl_mechanism
+            conf["sasl.username"] = s.username
+            conf["sasl.password"] = s.password.reveal()
+        if s.tls:
+            if s.ca_file is not None:
+                conf["ssl.ca.location"] = str(s.ca_file)
+            if s.cert_file is not None:
+                conf["ssl.certificate.location"] = str(s.cert_file)
+                conf["ssl.key.location"] = str(s.key_file)
+            conf["ssl.endpoint.identification.algorithm"] = "https" if s.check_hostname else "none"
+        conf.update(overrides)
+        return conf
+
+    def kafka_python(self, **overrides: Any) -> dict[str, Any]:
+        """kafka-python config (``KafkaAdminClient(**profile.kafka_python())``)."""
+        s = self.security
+        conf: dict[str, Any] = {
+            "bootstrap_servers": [b.strip() for b in self.bootstrap_servers.split(",")],
+            "security_protocol": s.protocol,
+        }
+        if s.sasl and s.password is not None:
+            conf["sasl_mechanism"] = s.sasl_mechanism
+            conf["sasl_plain_username"] = s.username
+            conf["sasl_plain_password"] = s.password.reveal()
+        if s.tls:
+            conf["ssl_check_hostname"] = s.check_hostname
+            if s.ca_file is not None:
+                conf["ssl_cafile"] = str(s.ca_file)
+            if s.cert_file is not None:
+                conf["ssl_certfile"] = str(s.cert_file)
+                conf["ssl_keyfile"] = str(s.key_file)
+        conf.update(overrides)
+        return conf
+
+    def require_zookeeper(self, what: str) -> ZooKeeperSettings:
+        """The ZooKeeper settings, or ConfigError naming ``what`` needs them."""
+        if self.zookeeper is None:
+            raise ConfigError(
+                f"{what} needs ZooKeeper: give --zookeeper host:port (or a profile with a zookeeper section)"
+            )
+        return self.zookeeper
+
+    @property
+    def principal(self) -> str:
+        """The Kafka principal this profile authenticates as (``User:ANONYMOUS`` without SASL)."""
+        return f"User:{self.security.username}" if self.security.sasl else "User:ANONYMOUS"
+
+    def with_bootstrap(self, bootstrap_servers: str) -> ClusterProfile:
+        """The same profile with other bootstrap servers (e.g. live brokers first)."""
+        return replace(self, bootstrap_servers=bootstrap_servers)
+
+    def __str__(self) -> str:
+        sec = self.security.protocol + (f"/{self.security.sasl_mechanism} as {self.security.username}"
+                                         if self.security.sasl else "")
+        zk = f", zookeeper {self.zookeeper.connect}" if self.zookeeper else ""
+        return f"profile {self.name!r}: {self.bootstrap_servers} ({sec}){zk}"
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, source: str = "profile", base: Path | None = None) -> ClusterProfile:
+        """Build from the YAML document's shape (see :meth:`to_dict`); paths are relative to ``base``."""
+        return _from_dict(doc, source, base)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ClusterProfile:
+        """Read a profile YAML file; ConfigError names the file and what is wrong."""
+        import yaml  # only the CLI and profile files need PyYAML
+
+        p = Path(path).expanduser()
+        try:
+            doc = yaml.safe_load(p.read_text())
+        except OSError as exc:
+            raise ConfigError(f"profile {p}: cannot read it ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"profile {p}: not valid YAML ({exc})") from None
+        if not isinstance(doc, Mapping):
+            raise ConfigError(f"profile {p}: expected a mapping with bootstrap_servers, security, zookeeper")
+        return cls.from_dict(doc, source=f"profile {p}", base=p.parent)
+
+    def save(self, path: Path | str) -> Path:
+        """Write this profile as YAML, readable only by the owner (it holds passwords)."""
+        import yaml
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(self.to_dict(reveal=True), f, sort_keys=False)
+        return p
+
+    def to_dict(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The YAML document; passwords as ``***`` unless ``reveal``."""
+        def secret(s: Secret | None) -> str | None:
+            return None if s is None else (s.reveal() if reveal else "***")
+
+        s = self.security
+        sec: dict[str, Any] = {"protocol": s.protocol}
+        if s.sasl:
+            sec.update(sasl_mechanism=s.sasl_mechanism, username=s.username, password=secret(s.password))
+        if s.tls:
+            sec.update(ca_file=_str(s.ca_file), cert_file=_str(s.cert_file), key_file=_str(s.key_file),
+                       check_hostname=s.check_hostname)
+        doc: dict[str, Any] = {"name": self.name, "bootstrap_servers": self.bootstrap_servers, "security": sec}
+        z = self.zookeeper
+        if z is not None:
+            zk: dict[str, Any] = {"connect": z.connect, "kafka_chroot": z.kafka_chroot, "root": z.root,
+                                  "session_timeout": z.session_timeout}
+            if z.sasl_username is not None:
+                zk["sasl"] = {"username": z.sasl_username, "password": secret(z.sasl_password)}
+            if z.digest_username is not None:
+                zk["digest"] = {"username": z.digest_username, "password": secret(z.digest_password)}
+            if z.read_protected:
+                zk["read_protected"] = True
+            doc["zookeeper"] = zk
+        return {k: v for k, v in doc.items() if v is not None}
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterProfile | None:
+        """A profile from ``$KAFKAOPS_PROFILE`` (a file), else from ``KAFKAOPS_BOOTSTRAP`` and
+        friends (``KAFKAOPS_SECURITY_PROTOCOL``, ``KAFKAOPS_SASL_MECHANISM``,
+        ``KAFKAOPS_SASL_USERNAME``, ``KAFKAOPS_SASL_PASSWORD``, ``KAFKAOPS_SSL_CA_FILE``,
+        ``KAFKAOPS_ZOOKEEPER``, ``KAFKAOPS_ZK_ROOT``); None when none is set."""
+        env = os.environ if env is None else env
+        if env.get(PROFILE_ENV):
+            return cls.load(env[PROFILE_ENV])
+        if not env.get("KAFKAOPS_BOOTSTRAP"):
+            return None
+        return build_profile(
+            env["KAFKAOPS_BOOTSTRAP"],
+            zookeeper=env.get("KAFKAOPS_ZOOKEEPER"),
+            zk_root=env.get("KAFKAOPS_ZK_ROOT") or DEFAULT_ZK_ROOT,
+            protocol=env.get("KAFKAOPS_SECURITY_PROTOCOL") or "PLAINTEXT",
+            sasl_mechanism=env.get("KAFKAOPS_SASL_MECHANISM"),
+            username=env.get("KAFKAOPS_SASL_USERNAME"),
+            password=env.get("KAFKAOPS_SASL_PASSWORD"),
+            ca_file=env.get("KAFKAOPS_SSL_CA_FILE"),
+            name="env",
+        )
+
+
+def build_profile(
+    bootstrap_servers: str,
+    *,
+    zookeeper: str | None = None,
+    zk_root: str = DEFAULT_ZK_ROOT,
+    zk_digest: str | None = None,
+    protocol: str = "PLAINTEXT",
+    sasl_mechanism: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    ca_file: str | Path | None = None,
+    name: str = "flags",
+) -> ClusterProfile:
+    """A profile from flag-shaped values; ``zookeeper`` may carry the brokers' chroot
+    (``host:2181/kafka``), ``zk_digest`` is ``user:password``."""
+    zk = None
+    if zookeeper:
+        connect, slash, chroot = zookeeper.partition("/")
+        du = dp = None
+        if zk_digest:
+            du, sep, dp = zk_digest.partition(":")
+            if not sep or not du:
+                raise ConfigError("ZooKeeper digest auth takes user:password")
+        zk = ZooKeeperSettings(
+            connect, kafka_chroot=("/" + chroot) if slash and chroot else "/kafka", root=zk_root,
+            digest_username=du, digest_password=None if dp is None else Secret(dp),
+        )
+    if sasl_mechanism is None and protocol.startswith("SASL_"):
+        sasl_mechanism = "SCRAM-SHA-512"
+    security = KafkaSecurity(
+        protocol=protocol.upper(), sasl_mechanism=sasl_mechanism, username=username,
+        password=None if password is None else Secret(password),
+        ca_file=Path(ca_file) if ca_file else None,
+    )
+    return ClusterProfile(bootstrap_servers, security, zk, name)
+
+
+def as_profile(cluster: ClusterProfile | str) -> ClusterProfile:
+    """A profile for what a library entry point was given: a profile, or a bootstrap string."""
+    if isinstance(cluster, ClusterProfile):
+        return cluster
+    if isinstance(cluster, str):
+        return ClusterProfile(cluster, name="bootstrap")
+    raise ConfigError(f"expected a ClusterProfile or a bootstrap string, not {type(cluster).__name__}")
+
+
+# ---------------------------------------------------------------------- parsing
+def _str(p: Path | None) -> str | None:
+    return None if p is None else str(p)
+
+
+def _secret(raw: Any, where: str) -> Secret | None:
+    """A password given inline, as ``{file: path}`` or as ``{env: VAR}``."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return Secret(raw)
+    if isinstance(raw, Mapping) and len(raw) == 1:
+        if "env" in raw:
+            value = os.environ.get(str(raw["env"]))
+            if value is None:
+                raise ConfigError(f"{where}: environment variable {raw['env']} is not set")
+            return Secret(value)
+        if "file" in raw:
+            try:
+                return Secret(Path(str(raw["file"])).expanduser().read_text().rstrip("\n"))
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read password file {raw['file']} ({exc.strerror})") from None
+    raise ConfigError(f"{where}: a password is a string, {{file: PATH}} or {{env: VAR}}")
+
+
+def _from_dict(doc: Mapping[str, Any], source: str, base: Path | None) -> ClusterProfile:
+    known = {"name", "bootstrap_servers", "security", "zookeeper"}
+    unknown = set(doc) - known
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+    if not isinstance(doc.get("bootstrap_servers"), str):
+        raise ConfigError(f"{source}: bootstrap_servers (host:port,...) is required")
+
+    def path(value: Any) -> Path | None:
+        if value is None:
+            return None
+        p = Path(str(value)).expanduser()
+        return p if p.is_absolute() or base is None else base / p
+
+    def section(key: str, allowed: set[str]) -> Mapping[str, Any]:
+        raw = doc.get(key) or {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{source}: {key} must be a mapping")
+        bad = set(raw) - allowed
+        if bad:
+            raise ConfigError(f"{source}: {key}: unknown key(s) {', '.join(sorted(bad))} (known: {', '.join(sorted(allowed))})")
+        return raw
+
+    try:
+        sec = section("security", {"protocol", "sasl_mechanism", "username", "password", "ca_file",
+                                   "cert_file", "key_file", "check_hostname"})
+        protocol = str(sec.get("protocol", "PLAINTEXT")).upper()
+        security = KafkaSecurity(
+            protocol=protocol,
+            sasl_mechanism=sec.get("sasl_mechanism") or ("SCRAM-SHA-512" if protocol.startswith("SASL_") else None),
+            username=sec.get("username"),
+            password=_secret(sec.get("password"), f"{source}: security.password"),
+            ca_file=path(sec.get("ca_file")),
+            cert_file=path(sec.get("cert_file")),
+            key_file=path(sec.get("key_file")),
+            check_hostname=bool(sec.get("check_hostname", True)),
+        )
+        zk = None
+        if doc.get("zookeeper"):
+            z = section("zookeeper", {"connect", "kafka_chroot", "root", "sasl", "digest", "read_protected",
+                                      "session_timeout"})
+            creds: dict[str, Any] = {}
+            for kind in ("sasl", "digest"):
+                c = z.get(kind)
+                if c is None:
+                    continue
+                if not isinstance(c, Mapping) or set(c) != {"username", "password"}:
+                    raise ConfigError(f"{source}: zookeeper.{kind} needs username and password")
+                creds[f"{kind}_username"] = str(c["username"])
+                creds[f"{kind}_password"] = _secret(c["password"], f"{source}: zookeeper.{kind}.password")
+            zk = ZooKeeperSettings(
+                connect=str(z.get("connect", "")),
+                kafka_chroot=z.get("kafka_chroot", "/kafka"),
+                root=str(z.get("root", DEFAULT_ZK_ROOT)),
+                read_protected=bool(z.get("read_protected", False)),
+                session_timeout=float(z.get("session_timeout", 10.0)),
+                **creds,
+            )
+        return ClusterProfile(str(doc["bootstrap_servers"]), security, zk, str(doc.get("name", "default")))
+    except ConfigError as exc:
+        msg = str(exc)
+        raise ConfigError(msg if msg.startswith(source) else f"{source}: {msg}") from None

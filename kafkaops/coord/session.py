@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
@@ -30,13 +31,14 @@ from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
 from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
-from kafkaops.errors import KafkaopsError
+from kafkaops.config import DEFAULT_ZK_ROOT, ClusterProfile, Secret, ZooKeeperSettings
+from kafkaops.errors import ConfigError, KafkaopsError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_ROOT = "/kafkaops"
+DEFAULT_ROOT = DEFAULT_ZK_ROOT
 
 
 class CoordinatorError(KafkaopsError):
@@ -58,11 +60,16 @@ ReconnectHook = Callable[[], None]
 class Coordinator:
     """One ZooKeeper session for kafkaops' znodes under ``root`` (default ``/kafkaops``).
 
-    ``auth=(user, password)`` adds a digest identity to the session; znodes created with
+    Built from a :class:`~kafkaops.config.ClusterProfile` (its ``zookeeper`` section), a
+    :class:`~kafkaops.config.ZooKeeperSettings`, or a ``host:port,...`` string. The
+    session authenticates as the settings say (SASL DIGEST-MD5 and/or a digest
+    identity; ``auth=(user, password)`` is the digest shorthand); znodes created with
     :attr:`acl` are then writable only by that identity (and readable only by it when
-    ``read_protected``). Without auth the ACL is ZooKeeper's open ACL.
+    ``read_protected``). Without an identity the ACL is ZooKeeper's open ACL.
 
-    Use :meth:`shared` for the process-wide instance (one KazooClient per process).
+    Use :meth:`shared` for the process-wide instance: every ZooKeeper user in kafkaops
+    (checkpoints, schema registry, leadership, playbook runs, the monitor's ZooKeeper
+    source) goes through it, so a process holds one session with one retry policy.
     """
 
     _shared: ClassVar[dict[tuple[Any, ...], Coordinator]] = {}
@@ -70,25 +77,23 @@ class Coordinator:
 
     def __init__(
         self,
-        hosts: str,
-        root: str = DEFAULT_ROOT,
+        zookeeper: ZooKeeperSettings | ClusterProfile | str,
+        root: str | None = None,
         *,
         auth: tuple[str, str] | None = None,
-        read_protected: bool = False,
-        timeout: float = 10.0,
+        read_protected: bool | None = None,
+        timeout: float | None = None,
         client: KazooClient | None = None,
     ) -> None:
-        if not hosts and client is None:
-            raise CoordinatorError("no ZooKeeper hosts given")
-        if not root.startswith("/") or (root != "/" and root.endswith("/")):
-            raise CoordinatorError(f"root must be an absolute znode path without trailing '/': {root!r}")
-        if read_protected and auth is None:
-            raise CoordinatorError("read_protected needs auth=(user, password)")
-        self.hosts = hosts
-        self.root = root
-        self.auth = auth
-        self.read_protected = read_protected
-        self.timeout = timeout
+        try:
+            self.settings = _settings(zookeeper, root, auth, read_protected, timeout)
+        except ConfigError as exc:
+            raise CoordinatorError(str(exc)) from None
+        s = self.settings
+        self.hosts = s.connect
+        self.root = s.root
+        self.read_protected = s.read_protected
+        self.timeout = s.session_timeout
         self._own_client = client is None  # a client handed in is not stopped by stop()
         self._client: KazooClient | None = client
         self._listeners: list[StateListener] = []
@@ -100,25 +105,37 @@ class Coordinator:
         self._shared_key: tuple[Any, ...] | None = None
         self.acl: list[Any] = self._make_acl()
 
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The digest identity (user, password), if the session has one."""
+        s = self.settings
+        if s.digest_username is None or s.digest_password is None:
+            return None
+        return (s.digest_username, s.digest_password.reveal())
+
     # ---- lifecycle -------------------------------------------------------------------
 
     @classmethod
     def shared(
         cls,
-        hosts: str,
-        root: str = DEFAULT_ROOT,
+        zookeeper: ZooKeeperSettings | ClusterProfile | str,
+        root: str | None = None,
         *,
         auth: tuple[str, str] | None = None,
-        read_protected: bool = False,
-        timeout: float = 10.0,
+        read_protected: bool | None = None,
+        timeout: float | None = None,
     ) -> Coordinator:
         """The process-wide started Coordinator for these settings (reference counted:
         each ``shared()`` call needs one ``stop()``; the session closes at the last)."""
-        key = (hosts, root, auth, read_protected)
+        try:
+            settings = _settings(zookeeper, root, auth, read_protected, timeout)
+        except ConfigError as exc:
+            raise CoordinatorError(str(exc)) from None
+        key = (settings,)
         with cls._shared_lock:
             coord = cls._shared.get(key)
             if coord is None or coord._client is None:
-                coord = cls(hosts, root, auth=auth, read_protected=read_protected, timeout=timeout)
+                coord = cls(settings)
                 coord._shared_key = key
                 coord.start()
                 cls._shared[key] = coord
@@ -139,11 +156,8 @@ class Coordinator:
                         raise CoordinatorError(f"ZooKeeper at {self.hosts} not reachable: {exc}") from exc
                 self._writable.set()
                 return self
-            auth_data = [("digest", f"{self.auth[0]}:{self.auth[1]}")] if self.auth else None
             client = KazooClient(
-                hosts=self.hosts,
-                timeout=self.timeout,
-                auth_data=auth_data,
+                **self.settings.kazoo_args(),
                 default_acl=self.acl,
                 logger=logging.getLogger("kazoo.client"),
                 # reconnect forever, at most 5 s apart (kazoo's default backs off to an hour)
@@ -258,7 +272,7 @@ class Coordinator:
         except NoAuthError as exc:
             raise ZnodePermissionError(
                 f"{what}: ZooKeeper denied access (the znodes' ACL belongs to another identity"
-                f"{'' if self.auth else '; no --zk-auth given'})"
+                f"{'' if self.settings.identity else '; the profile gives no ZooKeeper identity'})"
             ) from exc
         except (ConnectionLoss, OperationTimeoutError, SessionExpiredError, KazooTimeoutError) as exc:
             raise NotWritableError(f"{what}: ZooKeeper at {self.hosts} unavailable ({type(exc).__name__})") from exc
@@ -282,10 +296,19 @@ class Coordinator:
     @property
     def dir_acl(self) -> list[Any]:
         """ACL for shared parent directories: anyone may read and create children."""
-        if self.auth is None:
+        own = self._identity_acl()
+        if own is None:
             return list(OPEN_ACL_UNSAFE)
-        user, password = self.auth
-        return [make_digest_acl(user, password, all=True), make_acl("world", "anyone", read=True, create=True)]
+        return [own, make_acl("world", "anyone", read=True, create=True)]
+
+    def _identity_acl(self) -> Any:
+        """Full rights for this session's identity (SASL user or digest), None without one."""
+        s = self.settings
+        if s.sasl_username is not None:
+            return make_acl("sasl", s.sasl_username, all=True)
+        if s.digest_username is not None and s.digest_password is not None:
+            return make_digest_acl(s.digest_username, s.digest_password.reveal(), all=True)
+        return None
 
     # ---- state handling --------------------------------------------------------------
 
@@ -338,13 +361,41 @@ class Coordinator:
                 log.exception("reconnect hook %r failed", hook)
 
     def _make_acl(self) -> list[Any]:
-        if self.auth is None:
+        own = self._identity_acl()
+        if own is None:
             return list(OPEN_ACL_UNSAFE)
-        user, password = self.auth
-        acl = [make_digest_acl(user, password, all=True)]
+        acl = [own]
         if not self.read_protected:
             acl.append(make_acl("world", "anyone", read=True))
         return acl
 
     def __repr__(self) -> str:
         return f"Coordinator(hosts={self.hosts!r}, root={self.root!r}, writable={self.writable})"
+
+
+def _settings(
+    zookeeper: ZooKeeperSettings | ClusterProfile | str,
+    root: str | None,
+    auth: tuple[str, str] | None,
+    read_protected: bool | None,
+    timeout: float | None,
+) -> ZooKeeperSettings:
+    """The ZooKeeperSettings a Coordinator was given, with the keyword overrides applied."""
+    if isinstance(zookeeper, ClusterProfile):
+        settings = zookeeper.require_zookeeper("the coordinator")
+    elif isinstance(zookeeper, ZooKeeperSettings):
+        settings = zookeeper
+    elif isinstance(zookeeper, str) and zookeeper:
+        settings = ZooKeeperSettings(zookeeper.split("/", 1)[0])
+    else:
+        raise ConfigError("no ZooKeeper hosts given")
+    changes: dict[str, Any] = {}
+    if root is not None:
+        changes["root"] = root
+    if auth is not None:
+        changes["digest_username"], changes["digest_password"] = auth[0], Secret(auth[1])
+    if read_protected is not None:
+        changes["read_protected"] = read_protected
+    if timeout is not None:
+        changes["session_timeout"] = timeout
+    return replace(settings, **changes) if changes else settings

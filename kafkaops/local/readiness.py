@@ -19,6 +19,7 @@ from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
 from kafkaops.admin import admin_client
+from kafkaops.config import ClusterProfile, ZooKeeperSettings
 from kafkaops.errors import ClusterError, UnknownBrokerError
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,12 @@ class ClusterReadiness(Generic[N]):
     @property
     def bootstrap_servers(self) -> str:
         raise NotImplementedError
+
+    @property
+    def profile(self) -> ClusterProfile:
+        """How kafkaops reaches this cluster: its brokers, its ZooKeeper and the brokers' chroot."""
+        return ClusterProfile(self.bootstrap_servers, zookeeper=ZooKeeperSettings(self.zk_hosts, kafka_chroot=self.chroot),
+                              name="local")
 
     def broker(self, broker_id: int) -> N:
         for node in self.brokers:

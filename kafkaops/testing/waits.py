@@ -1,4 +1,4 @@
-"""``wait_until``: poll a condition with a deadline, the way cluster tests wait.
+"""``wait_until`` for tests: :func:`kafkaops.waits.wait_until` failing with AssertionError.
 
 A noisy machine makes fixed sleeps flaky and absolute timings meaningless; tests wait
 for an outcome with a generous deadline and fail with what they waited for.
@@ -6,14 +6,14 @@ for an outcome with a generous deadline and fail with what they waited for.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from typing import TypeVar
+
+from kafkaops import waits
+
+T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> None:
-    """Return once ``predicate()`` is truthy; AssertionError naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
+    """Return ``predicate()``'s first truthy value; AssertionError naming ``what`` after ``timeout`` s."""
+    return waits.wait_until(predicate, timeout, what, interval=interval, error=AssertionError)
