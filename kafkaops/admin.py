@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.admin import AdminClient
 
+from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,13 @@ class AdminError(KafkaopsError):
     """An Admin API call failed or timed out."""
 
 
-def admin_client(bootstrap_servers: str, **config: Any) -> AdminClient:
-    """An AdminClient whose librdkafka logs go to Python logging, not stderr."""
-    conf: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "logger": log}
-    conf.update(config)
-    return AdminClient(conf)
+def admin_client(cluster: ClusterProfile | str, **config: Any) -> AdminClient:
+    """An AdminClient for a profile (or bootstrap string); librdkafka logs go to Python logging."""
+    return AdminClient(as_profile(cluster).librdkafka(logger=log, **config))
 
 
 def create_topic(
-    bootstrap_servers: str,
+    cluster: ClusterProfile | str,
     name: str,
     partitions: int = 3,
     replication_factor: int = 3,
@@ -45,7 +44,8 @@ def create_topic(
     """Create a topic and wait until every partition has a leader in metadata."""
     if partitions < 1 or replication_factor < 1:
         raise AdminError(f"topic {name}: partitions and replication factor must be >= 1")
-    admin = admin_client(bootstrap_servers)
+    profile = as_profile(cluster)
+    admin = admin_client(profile)
     future = admin.create_topics(
         [NewTopic(name, partitions, replication_factor, config=config or {})],
         operation_timeout=timeout,
@@ -58,10 +58,12 @@ def create_topic(
         if exist_ok and err.name() == "TOPIC_ALREADY_EXISTS":
             return
         raise AdminError(f"cannot create topic {name}: {err.str()}") from None
-    wait_for_leaders(admin, name, partitions, timeout)
+    wait_for_leaders(admin, name, partitions, timeout, profile)
 
 
-def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: float) -> None:
+def wait_for_leaders(
+    admin: AdminClient, topic: str, partitions: int, timeout: float, profile: ClusterProfile | None = None
+) -> None:
     """Wait until every live broker's metadata shows the topic's partitions with leaders.
 
     The controller updates brokers' metadata caches one by one: a client that asks another
@@ -85,7 +87,8 @@ def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout: f
 
     wait(lambda: ready(admin), "in metadata")
     for broker in admin.list_topics(timeout=timeout).brokers.values():
-        wait(lambda: ready(admin_client(f"{broker.host}:{broker.port}")), f"on broker {broker.id}")
+        one = f"{broker.host}:{broker.port}"
+        wait(lambda: ready(admin_client(profile.with_bootstrap(one) if profile else one)), f"on broker {broker.id}")
 
 
 @dataclass
