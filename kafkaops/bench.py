@@ -32,12 +32,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from kafkaops.resources import schema_path
 
 log = logging.getLogger(__name__)
 
 bench_app = typer.Typer(help="Side-by-side benchmarks on the local cluster (ratios, not absolute times).", no_args_is_help=True)
 
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
 # ---------------------------------------------------------------------- shared helpers
@@ -219,7 +219,7 @@ def avro_workload(count: int, schema_file: Path | None = None, schema_id: int | 
 
     from kafkaops.serde.avro import AvroSchema
 
-    schema = AvroSchema.load(schema_file or SCHEMAS_DIR / "order-v1.avsc")
+    schema = AvroSchema.load(schema_file or schema_path("order-v1"))
     random.seed(seed)
     distinct = list(generate_many(schema.parsed, min(count, 1000) or 1))
     records = [distinct[i % len(distinct)] for i in range(count)]

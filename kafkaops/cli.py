@@ -519,7 +519,9 @@ def playbook_list() -> None:
     from kafkaops.ops import playbooks as pbs
     from kafkaops.ops.playbook_schema import REQUIRED
 
-    table = Table(title=f"playbooks in {pbs.PLAYBOOK_DIR}")
+    from kafkaops.resources import shipped_dir
+
+    table = Table(title=f"playbooks in {shipped_dir('playbooks')}")
     for col in ("name", "description", "variables"):
         table.add_column(col)
     for path in pbs.shipped():

@@ -360,14 +360,15 @@ def typed_order_steps(cluster: LocalCluster, messages: int = 1000, timeout: floa
     from kafkaops.serde.avro import AvroCodec, AvroSchema
     from kafkaops.serde.registry import SchemaRegistry
 
-    schemas = Path(__file__).resolve().parent.parent / "schemas"
+    from kafkaops.resources import schema_path
+
     bootstrap = cluster.bootstrap_servers
     zk = cluster.kazoo()
     try:
         registry = SchemaRegistry(zk)
         subject = "demo-orders-value"
-        v1 = registry.register(subject, AvroSchema.load(schemas / "order-v1.avsc"))
-        v2 = registry.register(subject, AvroSchema.load(schemas / "order-v2.avsc"))
+        v1 = registry.register(subject, AvroSchema.load(schema_path("order-v1")))
+        v2 = registry.register(subject, AvroSchema.load(schema_path("order-v2")))
         yield Step("schema registry", f"{subject}: v{v1.version} id {v1.id}, v{v2.version} id {v2.id} "
                    f"({registry.compatibility(subject).value}, in ZooKeeper under {registry.root})")
         topic = f"demo-orders-{uuid.uuid4().hex[:6]}"

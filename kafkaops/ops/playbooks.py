@@ -38,6 +38,7 @@ from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
 from kazoo.recipe.lock import Lock
 
 from kafkaops.errors import KafkaopsError
+from kafkaops.resources import shipped_dir
 from kafkaops.ops.actions import ACTIONS, ActionContext, cluster_health, wait_for_health
 from kafkaops.ops.playbook_schema import (
     REQUIRED,
@@ -52,7 +53,6 @@ from kafkaops.ops.playbook_schema import (
 
 log = logging.getLogger(__name__)
 
-PLAYBOOK_DIR = Path(__file__).resolve().parent.parent.parent / "playbooks"
 """The playbooks shipped with kafkaops (``playbooks/`` at the project root)."""
 
 
@@ -93,7 +93,7 @@ def find(name_or_file: str, directory: Path | None = None) -> Path:
         if not p.exists():
             raise PlaybookError("no such playbook file", str(p))
         return p
-    base = directory or PLAYBOOK_DIR
+    base = directory or shipped_dir("playbooks")
     for ext in (".yaml", ".yml"):
         candidate = base / f"{name_or_file}{ext}"
         if candidate.exists():
@@ -103,8 +103,12 @@ def find(name_or_file: str, directory: Path | None = None) -> Path:
 
 
 def shipped(directory: Path | None = None) -> list[Path]:
-    base = directory or PLAYBOOK_DIR
-    return sorted([*base.glob("*.yaml"), *base.glob("*.yml")])
+    """The playbook files in ``directory`` (default: the shipped ones); PlaybookError if none."""
+    base = directory or shipped_dir("playbooks")
+    found = sorted([*base.glob("*.yaml"), *base.glob("*.yml")])
+    if not found:
+        raise PlaybookError(f"no playbooks (*.yaml) in {base}")
+    return found
 
 
 # --------------------------------------------------------------------------- plans
