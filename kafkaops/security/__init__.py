@@ -1,0 +1,1 @@
+"""Kafka security administration: SCRAM users and ACLs (the audit trail is :mod:`kafkaops.audit`)."""
