@@ -46,7 +46,9 @@ images: kafka
 	PYTHON=$(CURDIR)/$(BIN)/python compose/build-images.sh
 # --- end containers ---------------------------------------------------------------------
 
+# sdist and wheel in dist/ (setuptools would reuse a stale build/ or SOURCES.txt)
 wheel: install
+	rm -rf build kafkaops.egg-info
 	$(BIN)/python -m build --outdir dist
 
 # Re-resolve pyproject.toml's ranges (every extra) in a clean venv and pin the result.
