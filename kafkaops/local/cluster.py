@@ -26,7 +26,7 @@ from typing import Any
 from kafkaops.errors import ClusterError, NoClusterError
 from kafkaops.local.distribution import KafkaDistribution, find_java, resolve
 from kafkaops.local.process import JvmProcess
-from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults  # noqa: F401 (re-exported)
+from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults, check_shape  # noqa: F401 (re-exported)
 from kafkaops.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,7 @@ class LocalCluster(ClusterReadiness[Node]):
         detached: bool = False,
         distribution: KafkaDistribution | None = None,
     ) -> None:
-        if brokers < 1:
-            raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
-        if zookeepers not in (1, 3, 5):
-            raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+        check_shape(brokers, zookeepers)
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="kafkaops-"))
         self.chroot = chroot
         self.detached = detached

@@ -27,6 +27,14 @@ BROKER_SESSION_TIMEOUT_MS = 6000
 """Kafka's ZooKeeper session timeout here: a SIGKILLed broker is seen gone after this."""
 
 
+def check_shape(brokers: int, zookeepers: int) -> None:
+    """ClusterError unless the cluster has a broker and a ZooKeeper ensemble of 1, 3 or 5."""
+    if brokers < 1:
+        raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
+    if zookeepers not in (1, 3, 5):
+        raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+
+
 def broker_defaults(brokers: int) -> dict[str, str]:
     """No-loss defaults scaled to the cluster size, plus settings for fast tests on a
     small machine. Listeners, ids, directories and ZooKeeper come from the caller."""

@@ -32,7 +32,7 @@ from typing import Any
 
 from kafkaops.errors import ClusterError
 from kafkaops.local.cluster import ZK_TICK_MS
-from kafkaops.local.readiness import ClusterReadiness, broker_defaults
+from kafkaops.local.readiness import ClusterReadiness, broker_defaults, check_shape
 from kafkaops.testing.containers_engine import (
     DEFAULT_KAFKA_IMAGE,
     DEFAULT_ZOOKEEPER_IMAGE,
@@ -81,10 +81,7 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
         kafka_image: str | None = None,
         zookeeper_image: str | None = None,
     ) -> None:
-        if brokers < 1:
-            raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
-        if zookeepers not in (1, 3, 5):
-            raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+        check_shape(brokers, zookeepers)
         del detached
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="kafkaops-containers-"))
         self.chroot = chroot
