@@ -5,14 +5,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export KAFKAOPS_HOME ?= $(CURDIR)/.kafkaops
 
-.PHONY: demo test install kafka unit typecheck clean images test-local test-containers
+.PHONY: demo test install kafka unit typecheck clean images test-local test-containers wheel constraints
 
-$(BIN)/.installed: pyproject.toml
+# pyproject.toml states ranges; constraints.txt pins the exact set that is tested.
+$(BIN)/.installed: pyproject.toml constraints.txt
 	@command -v java >/dev/null || { echo "java not found: install a Java 17 runtime (apt-get install openjdk-17-jre-headless)"; exit 1; }
 	@command -v mvn >/dev/null || { echo "mvn not found: install Apache Maven (apt-get install maven)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -44,6 +45,20 @@ images: kafka
 	compose/dockerd.sh
 	PYTHON=$(CURDIR)/$(BIN)/python compose/build-images.sh
 # --- end containers ---------------------------------------------------------------------
+
+# sdist and wheel in dist/ (setuptools would reuse a stale build/ or SOURCES.txt)
+wheel: install
+	rm -rf build kafkaops.egg-info
+	$(BIN)/python -m build --outdir dist
+
+# Re-resolve pyproject.toml's ranges (every extra) in a clean venv and pin the result.
+constraints:
+	rm -rf .constraints-venv
+	$(PYTHON) -m venv .constraints-venv
+	.constraints-venv/bin/pip install -q -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .constraints-venv/bin/pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .constraints-venv
 
 unit: install
 	$(BIN)/python -m pytest -p no:cacheprovider tests/unit

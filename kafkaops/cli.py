@@ -361,7 +361,7 @@ def schema_check(
 @app.command()
 def produce(
     topic: str,
-    schema: Annotated[Path, typer.Option("--schema", "-s", help="Avro schema file (.avsc) of the values")],
+    schema: Annotated[Path, typer.Option("--schema", "-s", help="Avro schema of the values: a .avsc file or a shipped schema's name (order-v2)")],
     generate: Annotated[int | None, typer.Option(help="produce N generated sample records instead of reading stdin")] = None,
     subject: Annotated[str | None, typer.Option(help="registry subject (default: TOPIC-value)")] = None,
     key_field: Annotated[str | None, typer.Option(help="use this field of each record as the key")] = None,
@@ -378,12 +378,13 @@ def produce(
     """Produce Avro records (Confluent wire format): JSON lines on stdin, or --generate N."""
     from kafkaops.clients.partitioners import make_partitioner
     from kafkaops.clients.producer import TypedProducer
+    from kafkaops.resources import schema_path
     from kafkaops.serde.avro import AvroCodec, AvroSchema
     from kafkaops.serde.codec import SerdeError
 
     part = make_partitioner(strategy, ignore_keys=ignore_keys) if strategy else None  # issue 4: fails early
     bs = _bootstrap(bootstrap)
-    s = AvroSchema.load(schema)
+    s = AvroSchema.load(schema_path(schema))
     _require_topic(bs, topic)
     with _Registry(zookeeper) as registry:
         reg = registry.register(subject or f"{topic}-value", s)

@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any
 from kafkaops.errors import ClusterError, NoClusterError
 from kafkaops.local.distribution import KafkaDistribution, find_java, resolve
 from kafkaops.local.process import JvmProcess
-from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults  # noqa: F401 (re-exported)
+from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults, check_shape  # noqa: F401 (re-exported)
+from kafkaops.waits import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,7 @@ class LocalCluster(ClusterReadiness[Node]):
         detached: bool = False,
         distribution: KafkaDistribution | None = None,
     ) -> None:
-        if brokers < 1:
-            raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
-        if zookeepers not in (1, 3, 5):
-            raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+        check_shape(brokers, zookeepers)
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="kafkaops-"))
         self.chroot = chroot
         self.detached = detached
@@ -124,20 +121,6 @@ class LocalCluster(ClusterReadiness[Node]):
         self._atexit_registered = False
 
     # ------------------------------------------------------------------ addresses
-    @property
-    def zk_hosts(self) -> str:
-        """ZooKeeper connect string without chroot (for kazoo / kafkaops' own znodes)."""
-        return ",".join(n.address for n in self.zookeepers)
-
-    @property
-    def zk_connect(self) -> str:
-        """ZooKeeper connect string with the brokers' chroot (``zookeeper.connect``)."""
-        return self.zk_hosts + self.chroot
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return ",".join(n.address for n in self.brokers)
-
     @property
     def state_file(self) -> Path:
         return self.base_dir / STATE_FILE
@@ -275,30 +258,17 @@ class LocalCluster(ClusterReadiness[Node]):
         if not node.process.signal(sig):
             raise ClusterError(f"{node.kind} {node.id} is not running")
         want_paused = sig == signal.SIGSTOP
-        deadline = time.monotonic() + timeout
-        while node.process.is_paused() != want_paused:
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{node.kind} {node.id} did not {'stop' if want_paused else 'continue'}")
-            time.sleep(0.01)
+        done = "stop" if want_paused else "continue"
+        wait_until(lambda: node.process.is_paused() == want_paused, timeout, f"{node.kind} {node.id} to {done}",
+                   interval=0.01, error=lambda _: ClusterError(f"{node.kind} {node.id} did not {done}"))
 
     # ------------------------------------------------------------------ readiness
-    def _wait_zookeeper(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            dead = [z for z in self.zookeepers if not z.process.is_running()]
-            if dead:
-                raise ClusterError(f"ZooKeeper node {dead[0].id} exited; see {dead[0].process.log_file}")
-            if not all(_zk_ok(z.port) for z in self.zookeepers):
-                time.sleep(0.2)
-                continue
-            zk = self.kazoo()
-            try:
-                zk.ensure_path(self.chroot)
-                return
-            finally:
-                zk.stop()
-                zk.close()
-        raise ClusterError(f"ZooKeeper did not come up in {timeout:.0f}s")
+    def _zookeeper_serves(self, node: Node) -> bool:
+        return _zk_ok(node.port)
+
+    def _logs_hint(self, nodes: Iterable[Node]) -> str:
+        node = next(iter(nodes), None)
+        return f"; see {node.process.log_file}" if node is not None else ""
 
     # ------------------------------------------------------------------ configuration
     def _zookeeper_node(self, node_id: int, port: int, peers: tuple[int, int]) -> Node:
@@ -428,11 +398,6 @@ class LocalCluster(ClusterReadiness[Node]):
         for node, raw in zip(c.zookeepers + c.brokers, state["zookeepers"] + state["brokers"], strict=True):
             node.process.pid = raw["pid"]
         return c
-
-    def _check_running(self, nodes: Iterable[Node]) -> None:
-        dead = [n for n in nodes if not n.process.is_running()]
-        if dead:
-            raise ClusterError(f"{dead[0].kind} {dead[0].id} exited; see {dead[0].process.log_file}")
 
 
 def _zk_ok(port: int) -> bool:

@@ -13,9 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kafkaops.waits import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,12 @@ class JvmProcess:
 
     def wait_exit(self, timeout: float) -> bool:
         """Wait until the process has exited; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                self._reap()
-                return True
-            time.sleep(0.05)
-        return False
+        try:
+            wait_until(lambda: not self.is_running(), timeout, f"{self.name} to exit", interval=0.05)
+        except WaitTimeout:
+            return False
+        self._reap()
+        return True
 
     def terminate(self, timeout: float) -> None:
         """SIGTERM (after SIGCONT, in case it is paused), then SIGKILL after ``timeout``."""

@@ -1,16 +1,14 @@
 """What every test cluster shares, whatever runs its JVMs (local processes or
 containers): the brokers' settings and the waits that say a cluster is usable.
 
-``ClusterReadiness`` is a mixin: the cluster class supplies ``zk_hosts``, ``chroot``,
-``bootstrap_servers``, ``brokers``, ``zookeepers``, ``broker(id)`` and
-``_check_running(nodes)``.
+``ClusterReadiness`` is a mixin: the cluster class supplies ``chroot``, ``brokers``,
+``zookeepers``, ``_zookeeper_serves(node)`` and ``_logs_hint(nodes)``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -21,11 +19,20 @@ from kazoo.handlers.threading import KazooTimeoutError
 from kafkaops.admin import admin_client
 from kafkaops.config import ClusterProfile, ZooKeeperSettings
 from kafkaops.errors import ClusterError, UnknownBrokerError
+from kafkaops.waits import Deadline, WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
 BROKER_SESSION_TIMEOUT_MS = 6000
 """Kafka's ZooKeeper session timeout here: a SIGKILLed broker is seen gone after this."""
+
+
+def check_shape(brokers: int, zookeepers: int) -> None:
+    """ClusterError unless the cluster has a broker and a ZooKeeper ensemble of 1, 3 or 5."""
+    if brokers < 1:
+        raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
+    if zookeepers not in (1, 3, 5):
+        raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
 
 
 def broker_defaults(brokers: int) -> dict[str, str]:
@@ -61,10 +68,14 @@ def broker_defaults(brokers: int) -> dict[str, str]:
 
 
 class ClusterNode(Protocol):
-    """What the shared code needs of a node: its id and a process that says if it runs."""
+    """What the shared code needs of a node: kind, id, address and a process that says if it runs."""
 
+    kind: str  # "zookeeper" | "broker"
     id: int
     process: Any
+
+    @property
+    def address(self) -> str: ...
 
 
 N = TypeVar("N", bound=ClusterNode)
@@ -79,11 +90,17 @@ class ClusterReadiness(Generic[N]):
 
     @property
     def zk_hosts(self) -> str:
-        raise NotImplementedError
+        """ZooKeeper connect string without chroot (for kazoo / kafkaops' own znodes)."""
+        return ",".join(n.address for n in self.zookeepers)
+
+    @property
+    def zk_connect(self) -> str:
+        """ZooKeeper connect string with the brokers' chroot (``zookeeper.connect``)."""
+        return self.zk_hosts + self.chroot
 
     @property
     def bootstrap_servers(self) -> str:
-        raise NotImplementedError
+        return ",".join(n.address for n in self.brokers)
 
     @property
     def profile(self) -> ClusterProfile:
@@ -105,9 +122,37 @@ class ClusterReadiness(Generic[N]):
         known = ", ".join(str(z.id) for z in self.zookeepers)
         raise UnknownBrokerError(f"no ZooKeeper node {node_id} (nodes: {known})")
 
+    def _zookeeper_serves(self, node: N) -> bool:
+        """True once the ZooKeeper node answers clients."""
+        raise NotImplementedError
+
+    def _logs_hint(self, nodes: Iterable[N]) -> str:
+        """Where to look for why the first of ``nodes`` failed ("; see ..."), or ""."""
+        raise NotImplementedError
+
     def _check_running(self, nodes: Iterable[N]) -> None:
         """Raise ClusterError naming the first node that is not running (with its logs)."""
-        raise NotImplementedError
+        dead = [n for n in nodes if not n.process.is_running()]
+        if dead:
+            raise ClusterError(f"{dead[0].kind} {dead[0].id} exited" + self._logs_hint(dead))
+
+    def _wait_zookeeper(self, timeout: float) -> None:
+        """Wait until every ZooKeeper node serves, then create the brokers' chroot."""
+
+        def serving() -> bool:
+            self._check_running(self.zookeepers)
+            if not all(self._zookeeper_serves(z) for z in self.zookeepers):
+                return False
+            zk = self.kazoo()
+            try:
+                zk.ensure_path(self.chroot)
+            finally:
+                zk.stop()
+                zk.close()
+            return True
+
+        wait_until(serving, timeout, "ZooKeeper", interval=0.2, error=lambda _: ClusterError(
+            f"ZooKeeper did not come up in {timeout:.0f}s" + self._logs_hint(self.zookeepers)))
 
     def kazoo(self, timeout: float = 15.0) -> KazooClient:
         """A started KazooClient on this cluster's ZooKeeper (no chroot); caller stops it."""
@@ -136,34 +181,37 @@ class ClusterReadiness(Generic[N]):
     def wait_brokers(self, broker_ids: Iterable[int], timeout: float = 90.0) -> None:
         """Wait until the brokers are registered in ZooKeeper and visible in metadata."""
         wanted = {int(b) for b in broker_ids}
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
+        seen: set[int] = set()
         zk = self.kazoo(timeout=max(15.0, timeout / 2))
         try:
-            while True:
+            def registered() -> bool:
                 self._check_running(self.broker(b) for b in sorted(wanted))
+                seen.clear()
                 try:
-                    ids = {int(i) for i in zk.get_children(f"{self.chroot}/brokers/ids")}
+                    seen.update(int(i) for i in zk.get_children(f"{self.chroot}/brokers/ids"))
                 except Exception:  # noqa: BLE001 - the path appears with the first broker
-                    ids = set()
-                if wanted <= ids:
-                    break
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"brokers {sorted(wanted - ids)} did not register in {timeout:.0f}s")
-                time.sleep(0.2)
+                    pass
+                return wanted <= seen
+
+            wait_until(registered, deadline.remaining(), "broker registrations", error=lambda _: ClusterError(
+                f"brokers {sorted(wanted - seen)} did not register in {timeout:.0f}s"))
         finally:
             zk.stop()
             zk.close()
         admin = admin_client(self.bootstrap_servers)
-        while True:
+        in_metadata: set[int] = set()
+
+        def served() -> bool:
+            in_metadata.clear()
             try:
-                seen = set(admin.list_topics(timeout=5).brokers)
+                in_metadata.update(admin.list_topics(timeout=5).brokers)
             except Exception:  # noqa: BLE001 - metadata not served yet
-                seen = set()
-            if wanted <= seen:
-                return
-            if time.monotonic() > deadline:
-                raise ClusterError(f"brokers {sorted(wanted - seen)} not in metadata after {timeout:.0f}s")
-            time.sleep(0.2)
+                pass
+            return wanted <= in_metadata
+
+        wait_until(served, deadline.remaining(), "brokers in metadata", error=lambda _: ClusterError(
+            f"brokers {sorted(wanted - in_metadata)} not in metadata after {timeout:.0f}s"))
 
     def _wait_registration_gone(self, broker_id: int) -> None:
         """A SIGKILLed broker's ephemeral ``/brokers/ids/<id>`` lives until its ZooKeeper
@@ -171,9 +219,9 @@ class ClusterReadiness(Generic[N]):
         path = f"{self.chroot}/brokers/ids/{broker_id}"
         zk = self.kazoo()
         try:
-            deadline = time.monotonic() + 3 * BROKER_SESSION_TIMEOUT_MS / 1000
-            while zk.exists(path) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: not zk.exists(path), 3 * BROKER_SESSION_TIMEOUT_MS / 1000, f"{path} to go")
+        except WaitTimeout:
+            log.warning("%s is still registered; starting broker %d anyway", path, broker_id)
         finally:
             zk.stop()
             zk.close()
@@ -185,18 +233,17 @@ class ClusterReadiness(Generic[N]):
         group = "kafkaops-warmup"
         consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group, "logger": log})
         admin = admin_client(self.bootstrap_servers)
-        deadline = time.monotonic() + timeout
+
+        def led() -> bool:
+            try:  # an offset fetch goes through the group coordinator, which creates the topic
+                consumer.committed([TopicPartition(group, 0)], timeout=5)
+                md = admin.list_topics(topic="__consumer_offsets", timeout=5).topics["__consumer_offsets"]
+            except KafkaException:
+                return False  # coordinator not available while the topic is being created
+            return md.error is None and bool(md.partitions) and all(p.leader >= 0 for p in md.partitions.values())
+
         try:
-            while True:
-                try:  # an offset fetch goes through the group coordinator, which creates the topic
-                    consumer.committed([TopicPartition(group, 0)], timeout=5)
-                    md = admin.list_topics(topic="__consumer_offsets", timeout=5).topics["__consumer_offsets"]
-                    if md.error is None and md.partitions and all(p.leader >= 0 for p in md.partitions.values()):
-                        return
-                except KafkaException:
-                    pass  # coordinator not available while the topic is being created
-                if time.monotonic() > deadline:
-                    raise ClusterError(f"__consumer_offsets not ready after {timeout:.0f}s")
-                time.sleep(0.2)
+            wait_until(led, timeout, "__consumer_offsets", error=lambda _: ClusterError(
+                f"__consumer_offsets not ready after {timeout:.0f}s"))
         finally:
             consumer.close()

@@ -10,9 +10,9 @@ broker keeps across stop/start and network disconnect/reconnect. Beyond LocalClu
 ``disconnect_broker`` / ``reconnect_broker`` cut a broker off the network (a partition).
 
 Same no-loss defaults as LocalCluster: replication factor min(3, N),
-``min.insync.replicas=2``, unclean leader election off. testcontainers' Ryuk reaper
-needs a registry image, so it is off; containers carry labels naming the owning
-process, and leftovers of dead owners are removed at the next start.
+``min.insync.replicas=2``, unclean leader election off. The engine, images and
+leftovers are :mod:`kafkaops.testing.containers_engine`; a node and its container,
+:mod:`kafkaops.testing.containers_node`.
 """
 
 from __future__ import annotations
@@ -23,152 +23,40 @@ import logging
 import os
 import random
 import shutil
-import socket
 import tempfile
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from kafkaops.errors import ClusterError
 from kafkaops.local.cluster import ZK_TICK_MS
-from kafkaops.local.readiness import ClusterReadiness, broker_defaults
+from kafkaops.local.readiness import ClusterReadiness, broker_defaults, check_shape
+from kafkaops.testing.containers_engine import (
+    DEFAULT_KAFKA_IMAGE,
+    DEFAULT_ZOOKEEPER_IMAGE,
+    KAFKA_IMAGE_ENV,
+    ZOOKEEPER_IMAGE_ENV,
+    docker_client,
+    owner_labels,
+    remove_leftovers,
+    require_image,
+    to_env,
+)
+from kafkaops.testing.containers_node import ContainerNode, ContainerProcess, zookeeper_serves
+
+__all__ = [
+    "DEFAULT_KAFKA_IMAGE", "DEFAULT_ZOOKEEPER_IMAGE", "KAFKA_IMAGE_ENV", "ZOOKEEPER_IMAGE_ENV",
+    "ContainerCluster", "ContainerNode", "ContainerProcess", "remove_leftovers", "to_env",
+]
 
 log = logging.getLogger(__name__)
 
-KAFKA_IMAGE_ENV = "KAFKAOPS_KAFKA_IMAGE"
-ZOOKEEPER_IMAGE_ENV = "KAFKAOPS_ZOOKEEPER_IMAGE"
-DEFAULT_KAFKA_IMAGE = "kafkaops/kafka:3.9.2"
-DEFAULT_ZOOKEEPER_IMAGE = "kafkaops/zookeeper:3.9.2"
 BROKER_PORT = 9092
 ZOOKEEPER_PORT = 2181
-LABEL = "org.kafkaops.cluster"
-OWNER_LABEL = "org.kafkaops.owner-pid"
 _SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")
-_images_checked: set[str] = set()
-
-
-def _docker() -> Any:
-    """A docker SDK client (testcontainers' own), or a clear error when no engine answers."""
-    from testcontainers.core.config import testcontainers_config
-
-    testcontainers_config.ryuk_disabled = True  # Ryuk's image would come from a registry
-    import docker  # type: ignore[import-untyped]
-
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no usable engine
-        raise ClusterError(
-            f"no Docker engine answers ({exc}); start one (as root: compose/dockerd.sh) and build "
-            "the images (make images)"
-        ) from None
-    return client
-
-
-def to_env(prefix: str, props: dict[str, str]) -> dict[str, str]:
-    """``min.insync.replicas`` -> ``KAFKA_MIN_INSYNC_REPLICAS`` (the images' naming rule:
-    ``.`` -> ``_``, ``_`` -> ``__``, ``-`` -> ``___``, upper case)."""
-    out = {}
-    for name, value in props.items():
-        env = "".join({".": "_", "_": "__", "-": "___"}.get(ch, ch) for ch in name).upper()
-        out[prefix + env] = str(value)
-    return out
-
-
-@dataclass
-class ContainerProcess:
-    """A node's container, with the liveness/log surface of a local JVM process."""
-
-    name: str
-    container: Any = field(default=None, repr=False)
-    log_dir: Path | None = None
-
-    def _status(self) -> str:
-        if self.container is None:
-            return "absent"
-        try:
-            self.container.reload()
-        except Exception:  # noqa: BLE001 - removed meanwhile
-            return "absent"
-        return str(self.container.status)
-
-    def is_running(self) -> bool:
-        """True while the container runs (a paused one counts as running)."""
-        return self._status() in ("running", "paused")
-
-    def is_paused(self) -> bool:
-        return self._status() == "paused"
-
-    @property
-    def pid(self) -> int | None:
-        """The host pid of the container's main process (the JVM), None when stopped."""
-        if not self.is_running():
-            return None
-        pid = int(self.container.attrs["State"]["Pid"])
-        return pid or None
-
-    @property
-    def log_file(self) -> Path:
-        """The container's output so far, written to a file (as LocalCluster's logs are)."""
-        assert self.log_dir is not None
-        path = self.log_dir / f"{self.name}.log"
-        try:
-            path.write_bytes(self.container.logs(stdout=True, stderr=True))
-        except Exception as exc:  # noqa: BLE001 - container gone: say so in the file
-            path.write_text(f"logs of {self.name} unavailable: {exc}\n")
-        return path
-
-    def logs_tail(self, lines: int = 30) -> str:
-        try:
-            return str(self.container.logs(tail=lines).decode(errors="replace"))
-        except Exception as exc:  # noqa: BLE001
-            return f"(no logs: {exc})"
-
-    def wait_exit(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.is_running():
-                return True
-            time.sleep(0.1)
-        return False
-
-
-@dataclass
-class ContainerNode:
-    """A ZooKeeper node or Kafka broker in a container at a fixed address on the network."""
-
-    kind: str  # "zookeeper" | "broker"
-    id: int
-    ip: str
-    port: int
-    process: ContainerProcess
-    env: dict[str, str]
-    connected: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.process.name
-
-    @property
-    def address(self) -> str:
-        return f"{self.ip}:{self.port}"
-
-    @property
-    def alive(self) -> bool:
-        """Running, not paused, and on the network."""
-        return self.connected and self.process.is_running() and not self.process.is_paused()
-
-    @property
-    def state(self) -> str:
-        if not self.process.is_running():
-            return "stopped"
-        if self.process.is_paused():
-            return "paused"
-        return "running" if self.connected else "disconnected"
+_docker = docker_client  # the name tests/containers use
 
 
 class ContainerCluster(ClusterReadiness[ContainerNode]):
@@ -193,10 +81,7 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
         kafka_image: str | None = None,
         zookeeper_image: str | None = None,
     ) -> None:
-        if brokers < 1:
-            raise ClusterError(f"a cluster needs at least one broker, not {brokers}")
-        if zookeepers not in (1, 3, 5):
-            raise ClusterError(f"ZooKeeper runs 1, 3 or 5 nodes, not {zookeepers}")
+        check_shape(brokers, zookeepers)
         del detached
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="kafkaops-containers-"))
         self.chroot = chroot
@@ -216,20 +101,6 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
 
     # ------------------------------------------------------------------ addresses
     @property
-    def zk_hosts(self) -> str:
-        """ZooKeeper connect string without chroot (for kazoo / kafkaops' own znodes)."""
-        return ",".join(n.address for n in self.zookeepers)
-
-    @property
-    def zk_connect(self) -> str:
-        """ZooKeeper connect string with the brokers' chroot (``zookeeper.connect``)."""
-        return self.zk_hosts + self.chroot
-
-    @property
-    def bootstrap_servers(self) -> str:
-        return ",".join(n.address for n in self.brokers)
-
-    @property
     def network_name(self) -> str | None:
         return self._network.name if self._network is not None else None
 
@@ -239,10 +110,10 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
         from docker.types import IPAMConfig, IPAMPool  # type: ignore[import-untyped]
         from testcontainers.core.network import Network
 
-        self._client = _docker()
+        self._client = docker_client()
         remove_leftovers(self._client)
         for image in (self.zookeeper_image, self.kafka_image):
-            _require_image(self._client, image)
+            require_image(self._client, image)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         if not self._atexit_registered:
             atexit.register(self.destroy)
@@ -416,32 +287,14 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
             log.info("reconnected %s at %s", node.name, node.ip)
 
     # ------------------------------------------------------------------ readiness
-    def _check_running(self, nodes: Iterable[ContainerNode]) -> None:
-        dead = [n for n in nodes if not n.process.is_running()]
-        if dead:
-            raise ClusterError(f"{dead[0].name} exited during start-up" + self._logs_hint(dead))
+    def _zookeeper_serves(self, node: ContainerNode) -> bool:
+        return zookeeper_serves(node.ip, node.port)
 
-    @staticmethod
-    def _logs_hint(nodes: Iterable[ContainerNode]) -> str:
+    def _logs_hint(self, nodes: Iterable[ContainerNode]) -> str:
         node = next(iter(nodes), None)
         if node is None:
             return ""
         return f"; last lines of {node.name}:\n{node.process.logs_tail()}"
-
-    def _wait_zookeeper(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_running(self.zookeepers)
-            if all(_zk_ok(z.ip, z.port) for z in self.zookeepers):
-                zk = self.kazoo()
-                try:
-                    zk.ensure_path(self.chroot)
-                    return
-                finally:
-                    zk.stop()
-                    zk.close()
-            time.sleep(0.3)
-        raise ClusterError(f"ZooKeeper did not come up in {timeout:.0f}s" + self._logs_hint(self.zookeepers))
 
     # ------------------------------------------------------------------ configuration
     def broker_properties(self, node: ContainerNode) -> dict[str, str]:
@@ -494,7 +347,7 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
                 docker_network_kw={
                     "driver": "bridge",
                     "ipam": ipam_cls(pool_configs=[pool_cls(subnet=str(subnet), gateway=gateway)]),
-                    "labels": {LABEL: self.cluster_id, OWNER_LABEL: str(os.getpid())},
+                    "labels": owner_labels(self.cluster_id),
                 }
             )
             try:
@@ -522,7 +375,7 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
                         self._client.api._version, ipv4_address=node.ip, aliases=[node.name]
                     )
                 },
-                labels={LABEL: self.cluster_id, OWNER_LABEL: str(os.getpid())},
+                labels=owner_labels(self.cluster_id),
                 hostname=f"{node.kind}-{node.id}",
             )
         )
@@ -530,60 +383,3 @@ class ContainerCluster(ClusterReadiness[ContainerNode]):
         node.process.container = tc.get_wrapped_container()
         log.info("created %s at %s (%s)", node.name, node.address, image)
 
-
-def _require_image(client: Any, image: str) -> None:
-    """Fail with the fix when an image is missing (no registry: nothing would pull it)."""
-    if image in _images_checked:
-        return
-    import docker
-
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        raise ClusterError(
-            f"image {image} is not in the local Docker engine: build it with `make images` "
-            f"(or point {KAFKA_IMAGE_ENV} / {ZOOKEEPER_IMAGE_ENV} at images you have)"
-        ) from None
-    _images_checked.add(image)
-
-
-def remove_leftovers(client: Any | None = None) -> int:
-    """Remove containers and networks of clusters whose owning process is gone."""
-    client = client or _docker()
-    removed = 0
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
-        if not _pid_alive(c.labels.get(OWNER_LABEL, "")):
-            c.remove(force=True, v=True)
-            removed += 1
-    for net in client.networks.list(filters={"label": LABEL}):
-        if not _pid_alive(net.attrs.get("Labels", {}).get(OWNER_LABEL, "")):
-            try:
-                net.remove()
-            except Exception:  # noqa: BLE001 - still in use by a container being removed
-                continue
-    if removed:
-        log.info("removed %d leftover container(s) of dead test runs", removed)
-    return removed
-
-
-def _pid_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _zk_ok(host: str, port: int) -> bool:
-    """ZooKeeper serves once ``srvr`` (the one four-letter word every image allows) reports a mode."""
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.sendall(b"srvr")
-            reply = b""
-            while chunk := s.recv(1024):
-                reply += chunk
-            return b"Mode: " in reply
-    except OSError:
-        return False
