@@ -26,6 +26,8 @@ from kafkaops.errors import ConfigError
 
 KAFKA_VERSION = "3.9.2"
 """Newest release of the last Apache Kafka line that still runs in ZooKeeper mode."""
+KRAFT_KAFKA_VERSION = "4.4.0"
+"""The Kafka 4.x release KRaft-mode local clusters run (share groups need 4.2 or newer)."""
 
 PROFILE_ENV = "KAFKAOPS_PROFILE"
 DEFAULT_ZK_ROOT = "/kafkaops"
@@ -43,6 +45,8 @@ class Settings:
     """``$KAFKAOPS_KAFKA_VERSION`` (default 3.9.2)."""
     kafka_home: Path | None
     """``$KAFKA_HOME``: an existing Apache Kafka install whose ``libs/`` to use instead."""
+    kraft_version: str = KRAFT_KAFKA_VERSION
+    """``$KAFKAOPS_KRAFT_VERSION`` (default 4.4.0): the Kafka of KRaft-mode clusters."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -55,6 +59,7 @@ class Settings:
             cache_dir=cache.expanduser(),
             kafka_version=env.get("KAFKAOPS_KAFKA_VERSION") or KAFKA_VERSION,
             kafka_home=Path(kafka_home).expanduser() if kafka_home else None,
+            kraft_version=env.get("KAFKAOPS_KRAFT_VERSION") or KRAFT_KAFKA_VERSION,
         )
 
     @property

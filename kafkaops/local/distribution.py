@@ -48,18 +48,26 @@ def find_java() -> str:
     return java
 
 
-def resolve(settings: Settings | None = None) -> KafkaDistribution:
-    """Return a usable distribution, fetching it from Maven Central on first use."""
+def resolve(settings: Settings | None = None, *, version: str | None = None, kraft: bool = False) -> KafkaDistribution:
+    """Return a usable distribution, fetching it from Maven Central on first use.
+
+    ``version`` overrides the settings' (ZooKeeper-mode) version; ``kraft`` asks for the
+    KRaft line (4.x, ``settings.kraft_version``). ``$KAFKA_HOME`` wins when it is set
+    and its version suits the mode.
+    """
     settings = settings or Settings.from_env()
-    if settings.kafka_home is not None:
-        return _from_kafka_home(settings.kafka_home)
-    libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+    wanted = version or (settings.kraft_version if kraft else settings.kafka_version)
+    if settings.kafka_home is not None and version is None:
+        dist = _from_kafka_home(settings.kafka_home, zookeeper=not kraft)
+        if not kraft or not dist.version.startswith(("0.", "1.", "2.", "3.")):
+            return dist
+    libs = settings.cache_dir / f"kafka-{wanted}" / "libs"
     if not (libs / _MARKER).exists():
-        _fetch(settings.kafka_version, libs)
-    return KafkaDistribution(libs=libs, version=settings.kafka_version)
+        _fetch(wanted, libs)
+    return KafkaDistribution(libs=libs, version=wanted)
 
 
-def _from_kafka_home(home: Path) -> KafkaDistribution:
+def _from_kafka_home(home: Path, *, zookeeper: bool = True) -> KafkaDistribution:
     libs = home / "libs"
     jars = sorted(libs.glob("kafka_2.*-*.jar")) if libs.is_dir() else []
     jars = [j for j in jars if not j.name.endswith(("-sources.jar", "-javadoc.jar", "-test.jar"))]
@@ -68,7 +76,7 @@ def _from_kafka_home(home: Path) -> KafkaDistribution:
             f"KAFKA_HOME={home} has no libs/kafka_2.*.jar: point it at an unpacked "
             "Apache Kafka 3.x install, or unset it to fetch Kafka from Maven Central"
         )
-    if not any(libs.glob("zookeeper-*.jar")):
+    if zookeeper and not any(libs.glob("zookeeper-*.jar")):
         raise DistributionError(
             f"KAFKA_HOME={home} has no ZooKeeper jar in libs/: kafkaops needs a Kafka "
             "release that still runs in ZooKeeper mode (3.x; 4.0 dropped it)"

@@ -87,6 +87,10 @@ class ClusterReadiness(Generic[N]):
     chroot: str
     brokers: Sequence[N]
     zookeepers: Sequence[N]
+    mode: str = "zookeeper"
+    """"zookeeper" (brokers register in ZooKeeper under ``chroot``) or "kraft"."""
+    secure: bool = False
+    """Brokers' znodes carry ACLs and the chroot is theirs to create."""
 
     @property
     def zk_hosts(self) -> str:
@@ -143,6 +147,8 @@ class ClusterReadiness(Generic[N]):
             self._check_running(self.zookeepers)
             if not all(self._zookeeper_serves(z) for z in self.zookeepers):
                 return False
+            if self.mode == "kraft" or self.secure:
+                return True  # no chroot to make (KRaft), or Kafka makes it with its ACLs (secure)
             zk = self.kazoo()
             try:
                 zk.ensure_path(self.chroot)
@@ -164,7 +170,15 @@ class ClusterReadiness(Generic[N]):
         return zk
 
     def controller_id(self) -> int | None:
-        """The controller broker's id, read from ZooKeeper; None if there is none."""
+        """The active controller's id (ZooKeeper's ``/controller``; KRaft: the quorum leader),
+        None if there is none."""
+        if self.mode == "kraft":
+            from kafkaops.quorum import QuorumError, describe_quorum
+
+            try:
+                return describe_quorum(self.profile).leader_id
+            except QuorumError:
+                return None
         zk = self.kazoo()
         try:
             data, _ = zk.get(f"{self.chroot}/controller")
@@ -182,6 +196,25 @@ class ClusterReadiness(Generic[N]):
         """Wait until the brokers are registered in ZooKeeper and visible in metadata."""
         wanted = {int(b) for b in broker_ids}
         deadline = Deadline(timeout)
+        if self.mode == "zookeeper":
+            self._wait_registered(wanted, deadline, timeout)
+        admin = admin_client(self.profile)
+        in_metadata: set[int] = set()
+
+        def served() -> bool:
+            self._check_running(self.broker(b) for b in sorted(wanted))
+            in_metadata.clear()
+            try:
+                in_metadata.update(admin.list_topics(timeout=5).brokers)
+            except Exception:  # noqa: BLE001 - metadata not served yet
+                pass
+            return wanted <= in_metadata
+
+        wait_until(served, deadline.remaining(), "brokers in metadata", error=lambda _: ClusterError(
+            f"brokers {sorted(wanted - in_metadata)} not in metadata after {timeout:.0f}s"))
+
+    def _wait_registered(self, wanted: set[int], deadline: Deadline, timeout: float) -> None:
+        """ZooKeeper mode: wait for the brokers' ephemeral ``/brokers/ids/<id>`` znodes."""
         seen: set[int] = set()
         zk = self.kazoo(timeout=max(15.0, timeout / 2))
         try:
@@ -199,23 +232,12 @@ class ClusterReadiness(Generic[N]):
         finally:
             zk.stop()
             zk.close()
-        admin = admin_client(self.bootstrap_servers)
-        in_metadata: set[int] = set()
-
-        def served() -> bool:
-            in_metadata.clear()
-            try:
-                in_metadata.update(admin.list_topics(timeout=5).brokers)
-            except Exception:  # noqa: BLE001 - metadata not served yet
-                pass
-            return wanted <= in_metadata
-
-        wait_until(served, deadline.remaining(), "brokers in metadata", error=lambda _: ClusterError(
-            f"brokers {sorted(wanted - in_metadata)} not in metadata after {timeout:.0f}s"))
 
     def _wait_registration_gone(self, broker_id: int) -> None:
         """A SIGKILLed broker's ephemeral ``/brokers/ids/<id>`` lives until its ZooKeeper
         session expires; a broker started before that fails to register under its id."""
+        if self.mode == "kraft":
+            return  # a restarted KRaft broker registers a new incarnation at once
         path = f"{self.chroot}/brokers/ids/{broker_id}"
         zk = self.kazoo()
         try:
@@ -231,8 +253,8 @@ class ClusterReadiness(Generic[N]):
         broker is up: created lazily after a broker died, it would fail for lack of
         replicas and leave consumer groups without a coordinator."""
         group = "kafkaops-warmup"
-        consumer = Consumer({"bootstrap.servers": self.bootstrap_servers, "group.id": group, "logger": log})
-        admin = admin_client(self.bootstrap_servers)
+        consumer = Consumer(self.profile.librdkafka(**{"group.id": group, "logger": log}))
+        admin = admin_client(self.profile)
 
         def led() -> bool:
             try:  # an offset fetch goes through the group coordinator, which creates the topic

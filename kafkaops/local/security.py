@@ -146,8 +146,30 @@ class LocalSecurity:
 
     def jvm_opts(self, kind: str) -> list[str]:
         """JVM options of a ZooKeeper node (``kind="zookeeper"``) or a broker / Kafka tool."""
-        jaas = self.dir / ("zookeeper-jaas.conf" if kind == "zookeeper" else "kafka-jaas.conf")
-        return [f"-Djava.security.auth.login.config={jaas}"]
+        return jaas_jvm_opts(self.dir, kind)
+
+    def create_chroot(self, zk_hosts: str, chroot: str, timeout: float = 30.0) -> None:
+        """Create the brokers' chroot as ZooKeeper user ``kafka``, with the ACL Kafka gives its
+        own znodes (``zookeeper.set.acl``): all for ``sasl:kafka``, read for everyone."""
+        from kazoo.client import KazooClient
+        from kazoo.exceptions import NodeExistsError
+        from kazoo.security import make_acl
+
+        zk = KazooClient(hosts=zk_hosts, timeout=10.0, sasl_options={
+            "mechanism": "DIGEST-MD5", "username": ZK_KAFKA_USER, "password": self.passwords.zk_kafka})
+        try:
+            zk.start(timeout=timeout)
+            acl = [make_acl("sasl", ZK_KAFKA_USER, all=True), make_acl("world", "anyone", read=True)]
+            try:
+                zk.create(chroot, b"", acl=acl, makepath=True)
+            except NodeExistsError:
+                pass
+        except Exception as exc:  # noqa: BLE001 - kazoo's many kinds; say what failed
+            raise ClusterError(f"cannot create the brokers' chroot {chroot} as ZooKeeper user kafka: "
+                               f"{type(exc).__name__}: {exc}") from None
+        finally:
+            zk.stop()
+            zk.close()
 
     def create_scram_users(self, java: str, classpath: str, zk_connect: str, timeout: float = 120.0) -> None:
         """The brokers' and admin's SCRAM credentials, written to ZooKeeper before any broker
@@ -208,6 +230,13 @@ class LocalSecurity:
         _write_private(self.dir / "kafka-jaas.conf", (
             "Client {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n"
             f'  username="{ZK_KAFKA_USER}"\n  password="{p.zk_kafka}";\n}};\n'))
+
+
+def jaas_jvm_opts(directory: Path, kind: str) -> list[str]:
+    """The JAAS option of a secured cluster's JVMs: ZooKeeper's server section for
+    ``kind="zookeeper"``, the ZooKeeper client section (user ``kafka``) for the rest."""
+    jaas = directory / ("zookeeper-jaas.conf" if kind == "zookeeper" else "kafka-jaas.conf")
+    return [f"-Djava.security.auth.login.config={jaas}"]
 
 
 def _name(cn: str) -> x509.Name:

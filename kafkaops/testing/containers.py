@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kafkaops.errors import ClusterError
-from kafkaops.local.cluster import ZK_TICK_MS
+from kafkaops.local.configs import ZK_TICK_MS
 from kafkaops.local.readiness import ClusterReadiness, broker_defaults, check_shape
 from kafkaops.testing.containers_engine import (
     DEFAULT_KAFKA_IMAGE,
