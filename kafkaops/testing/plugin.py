@@ -4,9 +4,18 @@ Fixtures:
 - ``kafka_cluster``: one 3-broker cluster for the whole session (do not break it).
 - ``kafka_topic``: a factory making fresh, uniquely named topics on that cluster.
 - ``fresh_kafka_cluster``: a 3-broker cluster of the test's own, for destructive tests.
-- ``cluster_factory``: start clusters of any shape (4 brokers, 3 ZooKeeper nodes...).
+- ``cluster_factory``: start clusters of any shape (4 brokers, 3 ZooKeeper nodes,
+  ``mode="kraft"`` with ``controllers=3``, ``secure=True``...).
+- ``secure_kafka_cluster``: one secured 3-broker cluster for the session (SASL_SSL/SCRAM,
+  ACLs, ZooKeeper SASL); its ``profile`` is the admin's.
 
 Nothing starts unless a test asks for a fixture.
+
+Kafka mode: ZooKeeper (default) or KRaft (``--kafka-mode=kraft`` or
+``KAFKAOPS_KAFKA_MODE=kraft``) for every cluster a fixture starts unless the test asks
+for a mode; tests that apply to one mode only carry ``@pytest.mark.zookeeper_mode`` or
+``@pytest.mark.kraft_mode`` and are deselected in the other mode (see
+``pytest_collection_modifyitems``).
 
 Backend: local JVM processes (default) or containers (``--kafka-backend=containers`` or
 ``KAFKAOPS_BACKEND=containers``; see :mod:`kafkaops.testing.containers`), where the
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
     from kafkaops.testing.containers import ContainerCluster
 
 BACKEND_ENV = "KAFKAOPS_BACKEND"
+MODE_ENV = "KAFKAOPS_KAFKA_MODE"
 Cluster = Union[LocalCluster, "ContainerCluster"]
 """What the cluster fixtures yield: same interface on either backend."""
 
@@ -54,6 +64,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where cluster fixtures run: local JVM processes (default) or containers "
         "(env KAFKAOPS_BACKEND)",
     )
+    group.addoption(
+        "--kafka-mode",
+        default=None,
+        choices=("zookeeper", "kraft"),
+        help="Kafka mode of the clusters fixtures start: zookeeper (Kafka 3.9, default) or kraft "
+        "(Kafka 4.x) (env KAFKAOPS_KAFKA_MODE)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,9 +78,28 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "containers_tier: also run in CI's containers tier (make test-containers: --kafka-backend=containers)",
     )
+    config.addinivalue_line("markers", "zookeeper_mode: applies to ZooKeeper-mode Kafka only")
+    config.addinivalue_line("markers", "kraft_mode: applies to KRaft-mode Kafka only")
+    config.addinivalue_line("markers", "security: runs on the secured cluster (make test's security tier)")
     chosen = backend(config)
     if chosen not in ("local", "containers"):
         raise pytest.UsageError(f"{BACKEND_ENV}={chosen!r}: use 'local' or 'containers'")
+    if kafka_mode(config) not in ("zookeeper", "kraft"):
+        raise pytest.UsageError(f"{MODE_ENV}={kafka_mode(config)!r}: use 'zookeeper' or 'kraft'")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the tests marked for the other Kafka mode (reported as deselected, not skipped)."""
+    other = "zookeeper_mode" if kafka_mode(config) == "kraft" else "kraft_mode"
+    kept = [i for i in items if i.get_closest_marker(other) is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker(other) is not None])
+        items[:] = kept
+
+
+def kafka_mode(config: pytest.Config) -> str:
+    """``--kafka-mode`` if given, else ``$KAFKAOPS_KAFKA_MODE``, else zookeeper."""
+    return str(config.getoption("--kafka-mode") or os.environ.get(MODE_ENV) or "zookeeper")
 
 
 def backend(config: pytest.Config) -> str:
@@ -74,9 +110,12 @@ def backend(config: pytest.Config) -> str:
 def new_cluster(config: pytest.Config, base_dir: Any, **kwargs: Any) -> Cluster:
     """A not yet started cluster on the selected backend (for fixtures of other scopes:
     ``new_cluster(request.config, tmp_path_factory.mktemp("x"), brokers=4).start()``)."""
+    kwargs.setdefault("mode", kafka_mode(config))
     if backend(config) == "containers":
         from kafkaops.testing.containers import ContainerCluster
 
+        if kwargs.pop("mode") != "zookeeper" or kwargs.pop("secure", False):
+            raise pytest.UsageError("the containers backend runs plaintext ZooKeeper-mode clusters only")
         return ContainerCluster(base_dir, **kwargs)
     return LocalCluster(base_dir, **kwargs)
 
@@ -89,7 +128,7 @@ def _topic_factory(cluster: LocalCluster) -> TopicFactory:
         prefix: str = "t",
     ) -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-        create_topic(cluster.bootstrap_servers, name, partitions, replication_factor, config)
+        create_topic(cluster.profile, name, partitions, replication_factor, config)
         return name
 
     return make
@@ -104,6 +143,26 @@ def kafka_cluster(
     cluster.start()
     yield cluster
     cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def secure_kafka_cluster(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LocalCluster]:
+    """A session-wide secured cluster (ZooKeeper mode): SASL_SSL/SCRAM-SHA-512 listeners,
+    an authorizer denying what no ACL allows, ZooKeeper with SASL and ACLs. Use its
+    ``profile`` (the ``admin`` super user) to reach it; tests must leave it healthy."""
+    cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-secure"), brokers=3, secure=True,
+                               mode="zookeeper")
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def secure_kafka_topic(secure_kafka_cluster: LocalCluster) -> TopicFactory:
+    """Factory: a new topic on the secured session cluster."""
+    return _topic_factory(secure_kafka_cluster)
 
 
 @pytest.fixture
