@@ -174,9 +174,10 @@ def elect_preferred_leaders(cluster: Cluster, partitions: Iterable[TP] | None = 
     tps = None if partitions is None else [TopicPartition(t, p) for t, p in partitions]
     if tps == []:
         return {}
+    admin = admin_client(cluster)  # held until the result is in: a collected client fails its futures
     try:
         # no timeout kwargs: confluent-kafka 2.16's binding rejects them (SystemError)
-        raw = admin_client(cluster).elect_leaders(ElectionType.PREFERRED, tps).result(timeout=timeout)
+        raw = admin.elect_leaders(ElectionType.PREFERRED, tps).result(timeout=timeout)
     except KafkaException as exc:
         raise ReassignError(f"preferred leader election failed: {exc.args[0].str()}") from None
     except Exception as exc:  # noqa: BLE001 - timeouts

@@ -93,8 +93,8 @@ def throttles_in_force(
     wanted = [ConfigResource(ResourceType.BROKER, str(b)) for b in sorted(set(brokers))]
     wanted += [ConfigResource(ResourceType.TOPIC, t) for t in sorted(set(topics))]
     found: dict[str, dict[str, str]] = {}
-    futures = admin.describe_configs(wanted, request_timeout=timeout) if wanted else {}
-    for res, fut in futures.items():
+    futures = [f for batch in _per_call(wanted) for f in admin.describe_configs(batch, request_timeout=timeout).items()]
+    for res, fut in futures:  # all requests in flight at once
         keys = THROTTLE_RATE_KEYS if res.restype == ResourceType.BROKER else THROTTLE_REPLICA_KEYS
         try:
             entries = fut.result(timeout=timeout)
@@ -128,16 +128,22 @@ def _name(res: ConfigResource) -> str:
     return f"{res.restype.name.lower()} {res.name}"
 
 
+def _per_call(resources: list[ConfigResource]) -> list[list[ConfigResource]]:
+    """Requests librdkafka accepts: one broker resource per call, every topic resource in one."""
+    brokers = [[r] for r in resources if r.restype == ResourceType.BROKER]
+    others = [r for r in resources if r.restype != ResourceType.BROKER]
+    return brokers + ([others] if others else [])
+
+
 def _alter_configs(cluster: ClusterProfile | str, resources: list[ConfigResource], timeout: float) -> None:
     """Apply incremental config changes; librdkafka takes one broker resource per call."""
     if not resources:
         return
     admin = admin_client(cluster)
-    brokers = [r for r in resources if r.restype == ResourceType.BROKER]
-    others = [r for r in resources if r.restype != ResourceType.BROKER]
-    batches = [[b] for b in brokers] + ([others] if others else [])
     failures = []
-    futures = [f for batch in batches for f in admin.incremental_alter_configs(batch, request_timeout=timeout).items()]
+    futures = [
+        f for batch in _per_call(resources) for f in admin.incremental_alter_configs(batch, request_timeout=timeout).items()
+    ]
     for res, fut in futures:  # all requests in flight at once
         try:
             fut.result(timeout=timeout)
