@@ -248,13 +248,6 @@ class FailoverPolicy:
         if self._returned:
             self._elect_for_returned(health, now)
 
-    def _cluster(self, health: ClusterHealth) -> ClusterProfile:
-        """The profile with live brokers' addresses first (kafka-python may insist on a dead bootstrap broker)."""
-        live = [f"{b.host}:{b.port}" for b in health.brokers.values() if b.alive and b.host and b.port]
-        dead = {f"{b.host}:{b.port}" for b in health.brokers.values() if not b.alive and b.host and b.port}
-        rest = [s for s in self.profile.bootstrap_servers.split(",") if s not in live and s not in dead]
-        return self.profile.with_bootstrap(",".join(live + rest) or self.profile.bootstrap_servers)
-
     def _replace(self, health: ClusterHealth, expired: set[int], now: float) -> None:
         dead = set(self._state.brokers) | set(health.dead_brokers)
         plan = plan_replacements(health, dead)
@@ -268,7 +261,8 @@ class FailoverPolicy:
             self._mark_handled(expired)
             self._sync()
             if not any(set(p.replicas) & expired for p in health.partitions.values()):
-                self._record(Action("skip", why, "no partition has a replica on it", {"brokers": sorted(expired)}, dry_run=self.dry_run))
+                self._record(Action("skip", why, "no partition has a replica on it", {"brokers": sorted(expired)},
+                                    dry_run=self.dry_run))
             return
         details: dict[str, Any] = {
             "brokers": sorted(expired),
@@ -279,7 +273,7 @@ class FailoverPolicy:
             self._mark_handled(expired)
             self._record(Action("reassign", why, "dry-run", details, dry_run=True))
             return
-        cluster = self._cluster(health)
+        cluster = reassign.live_first(self.profile, health)
         try:
             ongoing = reassign.list_reassignments(cluster, list(mine))
         except KafkaopsError as exc:
@@ -301,7 +295,8 @@ class FailoverPolicy:
     ) -> None:
         """Write the batch as planned, then throttle and submit it; record it submitted with its brokers handled."""
         others = [f.batch for f in self._state.reassignments.values()]
-        flight = InFlight(uuid.uuid4().hex[:12], reassign.Batch.plan(moves, self.throttle, health.live_brokers - dead), PLANNED, why, now)
+        batch = reassign.Batch.plan(moves, self.throttle, health.live_brokers - dead)
+        flight = InFlight(uuid.uuid4().hex[:12], batch, PLANNED, why, now)
         self._state.reassignments[flight.id] = flight
         self._sync()  # before acting: whoever takes over knows this throttle may be set
         t0 = time.monotonic()
@@ -333,7 +328,7 @@ class FailoverPolicy:
     def _check_in_flight(self, health: ClusterHealth, now: float) -> None:
         """Once no partition of any batch in flight is still moving: clear the throttle, elect leaders."""
         flights = self._state.reassignments
-        cluster = self._cluster(health)
+        cluster = reassign.live_first(self.profile, health)
         try:
             ongoing = reassign.list_reassignments(cluster, [tp for f in flights.values() for tp in f.batch.moves])
         except KafkaopsError as exc:
@@ -351,7 +346,8 @@ class FailoverPolicy:
         moved = [f.batch for f in done if f.state == SUBMITTED]
         result = reassign.finish(cluster, [f.batch for f in done], live=health.live_brokers, elect=False)
         brokers = sorted({b for f in done for b in f.batch.brokers} & health.live_brokers)
-        scope = {"brokers": brokers, "topics": sorted({t for f in done for t in f.batch.topics}), "reassignments": sorted(flights)}
+        topics = sorted({t for f in done for t in f.batch.topics})
+        scope = {"brokers": brokers, "topics": topics, "reassignments": sorted(flights)}
         why = f"reassignment of {sum(len(f.batch.moves) for f in done)} partition(s) finished"
         if result.throttle_error:
             self._next_clear = now + self.retry_after
@@ -390,7 +386,7 @@ class FailoverPolicy:
             self._record(Action("elect_preferred_leaders", why, "dry-run", details, dry_run=True))
             return
         try:
-            result = reassign.elect_preferred_leaders(self._cluster(health), tps)
+            result = reassign.elect_preferred_leaders(reassign.live_first(self.profile, health), tps)
         except KafkaopsError as exc:
             self._record(Action("elect_preferred_leaders", why, f"error: {exc}", details))
             return

@@ -26,6 +26,7 @@ from confluent_kafka import ElectionType, KafkaException, TopicPartition
 from kafkaops.admin import admin_client
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
+from kafkaops.ops.health import ClusterHealth
 from kafkaops.ops.placement import Move
 from kafkaops.ops.throttle import ThrottleError, clear_throttle, set_throttle
 from kafkaops.types import TP
@@ -53,6 +54,16 @@ class Reassignment:
 
 
 # ---------------------------------------------------------------------- the Admin API calls
+def live_first(cluster: Cluster, health: ClusterHealth) -> ClusterProfile:
+    """The profile with live brokers' addresses first and dead ones left out (kafka-python
+    may insist on a dead bootstrap broker)."""
+    profile = as_profile(cluster)
+    live = [f"{b.host}:{b.port}" for b in health.brokers.values() if b.alive and b.host and b.port]
+    dead = {f"{b.host}:{b.port}" for b in health.brokers.values() if not b.alive and b.host and b.port}
+    rest = [s for s in profile.bootstrap_servers.split(",") if s not in live and s not in dead]
+    return profile.with_bootstrap(",".join(live + rest) or profile.bootstrap_servers)
+
+
 def _kp_call(cluster: Cluster, timeout: float, what: str, call: Callable[[Any], T]) -> T:
     """Run ``call(KafkaAdminClient)``, retrying connection failures with a fresh client.
 

@@ -218,3 +218,14 @@ def test_takeover_merges_the_stored_state_and_respects_handled_brokers() -> None
     assert policy.store.load().brokers == {3: DownBroker(500.0, handled=True)}  # 4 is back: record dropped
     assert policy.in_flight == {}
 
+
+
+def test_live_brokers_first_dead_ones_left_out() -> None:
+    from kafkaops.config import ClusterProfile
+    from kafkaops.ops.reassign import live_first
+
+    h = build_health({2: ("h2", 9092)}, 2, [("t", 0, 2, [1, 2], [2])], addresses={1: ("h1", 9092)})
+    profile = ClusterProfile("h1:9092,h3:9092", name="p")
+    assert live_first(profile, h).bootstrap_servers == "h2:9092,h3:9092"
+    assert live_first(profile, h).name == "p"
+    assert live_first("h1:9092", h).bootstrap_servers == "h2:9092"

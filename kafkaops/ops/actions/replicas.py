@@ -51,7 +51,7 @@ def reassign_off_broker(
             f"cannot move {len(plan.skipped)} partition(s) off broker {broker}, nothing was moved: {_sample(plan.skipped)}"
         )
     reassign.execute(
-        ctx.profile, plan.moves, throttle=throttle, live=h.live_brokers, timeout=timeout,
+        reassign.live_first(ctx.profile, h), plan.moves, throttle=throttle, live=h.live_brokers, timeout=timeout,
         poll=ctx.poll_interval, progress=ctx.progress,
     )
     return f"moved {len(plan.moves)} partition(s) off broker {broker} onto {sorted(h.live_brokers - {broker})}"
@@ -69,7 +69,7 @@ def rebalance(
             raise ActionError(f"unknown topic(s): {', '.join(sorted(missing))}")
     plan = plan_balanced(h, topics)
     done = reassign.execute(
-        ctx.profile, plan.moves, throttle=throttle, live=h.live_brokers, timeout=timeout,
+        reassign.live_first(ctx.profile, h), plan.moves, throttle=throttle, live=h.live_brokers, timeout=timeout,
         poll=ctx.poll_interval, progress=ctx.progress, elect=True,
     )
     failed = {tp: e for tp, e in done.elected.items() if e is not None}
