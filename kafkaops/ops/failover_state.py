@@ -141,7 +141,6 @@ class ZooKeeperFailoverStore(FailoverStore):
     """Failover state in znodes under ``<root>/failover/`` (see module doc)."""
 
     def __init__(self, coordinator: Coordinator, fence: Fence | None = None) -> None:
-        super().__init__()
         self.coordinator = coordinator
         self.fence = fence
         self.brokers_path = coordinator.path("failover", "brokers")
@@ -194,7 +193,6 @@ class ZooKeeperFailoverStore(FailoverStore):
         self._dirs()
         with self.coordinator.translate_errors("writing failover state"):
             self._commit(changes)
-        super().update(brokers, reassignments)
 
     def _commit(self, changes: Mapping[str, bytes | None]) -> None:
         """One transaction (fenced if a fence is given); rebuilt and retried when its outcome is unknown."""

@@ -7,6 +7,7 @@ reassignment submitted, that process is SIGKILLed mid-reassignment, with the rep
 throttle it set still in force. The standby takes over when the dead instance's session
 expires, resumes watching the reassignment it finds in ZooKeeper (it does not plan it
 again), clears the throttle once the moves are done, and replication is whole again.
+A write fenced by the dead leader's epoch (what a zombie would attempt) is refused.
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Producer
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.config import ClusterProfile
+from kafkaops.coord.election import current_epoch, epoch_path
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.ops.failover_state import DownBroker, FencedError, ZooKeeperFailoverStore
 from kafkaops.ops.health import cluster_health
+from kafkaops.ops.monitor_leadership import LEADERSHIP_NAME
 from kafkaops.ops.throttle import throttles_in_force
 from kafkaops.testing.waits import wait_until
 
@@ -134,6 +139,13 @@ def test_standby_takes_over_mid_reassignment_and_leaves_no_throttle(
         assert throttles_in_force(cluster.profile, final.live_brokers, topics) == {}
         elections = wait_until(lambda: second.said("elect_preferred_leaders"), 60, "preferred leaders elected")
         assert all(a["result"] == "ok" for a in elections), second.lines
+        # the dead leader's epoch is fenced: a write in its name (a zombie's) changes nothing
+        epoch, owner = current_epoch(coord, LEADERSHIP_NAME) or (0, "")
+        assert owner == "second"
+        zombie = ZooKeeperFailoverStore(coord, lambda: (epoch_path(coord, LEADERSHIP_NAME), epoch - 1))
+        with pytest.raises(FencedError):
+            zombie.update({victim: DownBroker(0.0)})
+        assert zombie.load().brokers[victim].down_since > 0
         cleared = second.said("clear_throttle")[0]["timestamp"]
         print(f"\nleader killed -> standby resumed {resume['timestamp'] - killed:.1f}s, cleared the throttle "
               f"{cleared - resume['timestamp']:.1f}s later")
