@@ -593,7 +593,7 @@ def playbook_run(
     try:
         ctx = acts.ActionContext(bootstrap, control, coord, assume_yes=yes)
         runner = pbs.PlaybookRunner(
-            ctx, coord.client, root=coord.root, lock_timeout=lock_wait,
+            ctx, coord, lock_timeout=lock_wait,
             audit_file=audit_file or Settings.from_env().home / "audit" / "playbooks.jsonl",
         )
         if resume:
@@ -765,13 +765,16 @@ def monitor(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    leadership = policy = None
+    leadership = policy = coordinator = None
     role = "monitoring only"
     try:
         if auto_failover:
             if zk_hosts:
+                from kafkaops.coord.session import Coordinator
+
                 ident = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-                leadership = MonitorLeadership(zk_hosts, ident).start()
+                coordinator = Coordinator.shared(zk_hosts)
+                leadership = MonitorLeadership(coordinator, ident).start()
             else:
                 err.print("[yellow]warning:[/] no ZooKeeper: this instance acts without leader election")
 
@@ -780,7 +783,8 @@ def monitor(
                     print(json.dumps(action.to_json()), flush=True)
 
             policy = FailoverPolicy(
-                mon, str(bs), grace=grace, throttle=throttle, dry_run=dry_run, leadership=leadership, on_action=on_action
+                mon, str(bs), coordinator=coordinator, grace=grace, throttle=throttle, dry_run=dry_run,
+                leadership=leadership, on_action=on_action,
             ).start()
         if events:
             stream = mon.events()
@@ -803,6 +807,8 @@ def monitor(
             policy.stop()
         if leadership is not None:
             leadership.stop()
+        if coordinator is not None:
+            coordinator.stop()
         mon.stop()
 # ---- end replica monitor (issue 6) ---------------------------------------
 

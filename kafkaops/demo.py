@@ -284,7 +284,7 @@ def playbook_steps(cluster: LocalCluster, partitions: int = 6, timeout: float = 
         yield Step("playbook: plan", f"{pb.name} validated, {len(plan.steps)} steps: " + "; ".join(s.name for s in plan.steps))
         events: queue.Queue[pbs.RunEvent | BaseException | None] = queue.Queue()
         audit = Settings.from_env().home / "audit" / "playbooks.jsonl"
-        runner = pbs.PlaybookRunner(ctx, coord.client, root=coord.root, audit_file=audit, on_event=events.put)
+        runner = pbs.PlaybookRunner(ctx, coord, audit_file=audit, on_event=events.put)
         result: list[pbs.RunResult] = []
 
         def work() -> None:

@@ -1,24 +1,24 @@
 """FailoverPolicy: restore replication off dead brokers and leadership on returned ones.
 
-Run by the one monitor instance that holds leadership (``coord/election.py``):
+Run by the one monitor instance that holds leadership (:class:`MonitorLeadership`):
 
-- a broker down for longer than ``grace`` seconds: each partition with a replica
-  on it is reassigned, the dead replica replaced in place by the least-loaded
-  live broker outside the replica set (so the replication factor is restored and
-  new replicas spread evenly), under a replication throttle; when the moves
-  finish the throttle is cleared and preferred leaders are elected for the moved
-  partitions;
-- a broker that comes back: preferred leader election for the partitions whose
-  preferred (first) replica it is, once it is back in their ISR.
+- a broker down for longer than ``grace`` seconds: each partition with a replica on it
+  is moved by the one planner (``ops/placement.py``: the dead replica replaced in place
+  by the least-loaded live broker) through the one pipeline (``ops/reassign.py``: under a
+  replication throttle); when the moves finish the throttle is cleared and preferred
+  leaders are elected for the moved partitions;
+- a broker that comes back: preferred leader election for the partitions whose preferred
+  (first) replica it is, once it is back in their ISR.
 
-Every action is recorded as an :class:`Action` (what, why, result); with
-``dry_run`` the policy records what it would do and changes nothing. The policy
-never takes an action that by itself drops a partition below
-``min.insync.replicas`` (:func:`min_isr_violation`): Kafka's reassignment adds the
-new replica and waits for it to catch up before it drops the old one, and the
-policy only ever drops replicas that are out of the ISR. Preferred leader
-election and throttles do not change the ISR (Kafka never throttles in-sync
-replicas).
+What the policy has seen and started (dead brokers since when, handled brokers,
+reassignments and throttles in flight) is written to its store *before* it acts: with a
+Coordinator, znodes under ``/kafkaops/failover/`` (``ops/failover_state.py``), so an
+instance that takes over leadership resumes watching the reassignments in flight and
+clears the throttles they set. Without one, the state lives in this process only.
+
+Every action is recorded as an :class:`Action` (what, why, result); with ``dry_run`` the
+policy records what it would do and changes nothing (not even its ZooKeeper state). It
+never takes an action that by itself drops a partition below ``min.insync.replicas``.
 """
 
 from __future__ import annotations
@@ -26,164 +26,60 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
+from kafkaops.config import ClusterProfile, as_profile
+from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
 from kafkaops.ops import reassign
 from kafkaops.ops.events import BrokerDown, BrokerUp, Event
-from kafkaops.ops.health import TP, ClusterHealth
+from kafkaops.ops.failover_state import (PLANNED, SUBMITTED, Action, DownBroker, FailoverState, FailoverStore,
+                                         InFlight, ZooKeeperFailoverStore)
+from kafkaops.ops.health import ClusterHealth
 from kafkaops.ops.monitor import ReplicaMonitor
+from kafkaops.ops.monitor_leadership import LEADERSHIP_NAME, LeaderLike, MonitorLeadership
+from kafkaops.ops.placement import Move, plan_replacements
+from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_THROTTLE", "LEADERSHIP_NAME", "Action", "FailoverPolicy", "LeaderLike", "MonitorLeadership",
+           "preferred_election_candidates"]
 
 DEFAULT_THROTTLE = 50 * 1024 * 1024
 """Replication throttle while moving replicas: 50 MiB/s per broker."""
 
-LEADERSHIP_NAME = "replica-monitor"
-"""The Leadership name monitor instances compete for (``/kafkaops/leaders/replica-monitor``)."""
-
-
-class LeaderLike(Protocol):
-    @property
-    def is_leader(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class Action:
-    """One thing the policy did (or, in a dry run, would do): what, why, and the result."""
-
-    what: str  # "reassign" | "elect_preferred_leaders" | "clear_throttle" | "skip"
-    why: str
-    result: str  # "ok", "dry-run", "error: ...", or the reason of a skip
-    details: dict[str, Any] = field(default_factory=dict)
-    timestamp: float = field(default_factory=time.time)
-    dry_run: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.result in ("ok", "dry-run")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": "Action",
-            "what": self.what,
-            "why": self.why,
-            "result": self.result,
-            "dry_run": self.dry_run,
-            "timestamp": self.timestamp,
-            **self.details,
-        }
-
-
-# ---------------------------------------------------------------------- pure rules
-def min_isr_violation(
-    replicas: Iterable[int], isr: Iterable[int], target: Iterable[int], min_isr: int
-) -> str | None:
-    """Why moving a partition from ``replicas`` to ``target`` could drop it below min ISR; None if safe.
-
-    Kafka adds ``target - replicas`` first and removes ``replicas - target`` only
-    once every target replica is in sync. The move is unsafe by itself when the
-    target is smaller than ``min_isr`` (the ISR can never reach it again), or when
-    it removes in-sync replicas and fewer than ``min_isr`` in-sync replicas would
-    remain meanwhile.
-    """
-    cur, in_sync, tgt = list(replicas), set(isr), list(target)
-    if len(tgt) < min_isr:
-        return f"target {tgt} has fewer than min.insync.replicas={min_isr} replicas"
-    removed_in_sync = in_sync & (set(cur) - set(tgt))
-    if removed_in_sync and len(in_sync - removed_in_sync) < min_isr:
-        return (
-            f"removing in-sync replica(s) {sorted(removed_in_sync)} leaves ISR "
-            f"{sorted(in_sync - removed_in_sync)} below min.insync.replicas={min_isr}"
-        )
-    return None
-
-
-def plan_replacements(
-    health: ClusterHealth, dead: Iterable[int]
-) -> tuple[dict[TP, tuple[tuple[int, ...], tuple[int, ...]]], dict[TP, str]]:
-    """Replace replicas on ``dead`` brokers by live brokers, evenly.
-
-    Returns (moves ``{tp: (current, target)}``, skipped ``{tp: reason}``). Each
-    dead replica is replaced in place (the replica order, and so the preferred
-    leader position, is kept) by the live broker outside the replica set holding
-    the fewest replicas, counting moves already planned; ties go to the broker
-    that is preferred leader least often, then the lowest id.
-    """
-    dead_set = set(dead)
-    live = sorted(health.live_brokers - dead_set)
-    load = {b: 0 for b in live}
-    preferred = {b: 0 for b in live}
-    for p in health.partitions.values():
-        for i, b in enumerate(p.replicas):
-            if b in load:
-                load[b] += 1
-                preferred[b] += i == 0
-    moves: dict[TP, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-    skipped: dict[TP, str] = {}
-    for tp, p in sorted(health.partitions.items()):
-        gone = [b for b in p.replicas if b in dead_set]
-        if not gone:
-            continue
-        if p.offline:
-            skipped[tp] = "offline: no leader to copy from"
-            continue
-        target = list(p.replicas)
-        for i, b in enumerate(target):
-            if b not in dead_set:
-                continue
-            candidates = [c for c in live if c not in target]
-            if not candidates:
-                break
-            choice = min(candidates, key=lambda c: (load[c], preferred[c], c))
-            target[i] = choice
-            load[choice] += 1
-            preferred[choice] += i == 0
-        if any(b in dead_set for b in target):
-            skipped[tp] = f"no live broker outside replicas {list(p.replicas)} to take the replica"
-            continue
-        reason = min_isr_violation(p.replicas, p.isr, target, p.min_isr)
-        if reason:
-            skipped[tp] = reason
-            continue
-        moves[tp] = (tuple(p.replicas), tuple(target))
-    return moves, skipped
-
 
 def preferred_election_candidates(health: ClusterHealth, brokers: Iterable[int] | None = None) -> list[TP]:
-    """Partitions whose preferred replica (in ``brokers``, if given) is in sync but not leader."""
+    """Partitions whose preferred replica (in ``brokers``, if given) is live and in sync but not leader."""
     wanted = None if brokers is None else set(brokers)
-    result = []
-    for tp, p in sorted(health.partitions.items()):
-        pref = p.preferred_leader
-        if pref is None or p.leader == pref or pref not in p.isr:
-            continue
-        if pref not in health.live_brokers:
-            continue
-        if wanted is None or pref in wanted:
-            result.append(tp)
-    return result
+    return [
+        tp for tp, p in sorted(health.partitions.items())
+        if (pref := p.preferred_leader) is not None and p.leader != pref and pref in p.isr
+        and pref in health.live_brokers and (wanted is None or pref in wanted)
+    ]
 
 
 def _tp_str(tp: TP) -> str:
     return f"{tp[0]}[{tp[1]}]"
 
 
-# ---------------------------------------------------------------------- the policy
 class FailoverPolicy:
     """Acts on a ReplicaMonitor's model; only while ``leadership.is_leader`` (if given).
 
-    Call :meth:`start` to run it on its own thread (one decision every ``tick``
-    seconds), or :meth:`step` to take one decision synchronously.
+    Call :meth:`start` to run it on its own thread (one decision every ``tick`` seconds),
+    or :meth:`step` to take one decision synchronously.
     """
 
     def __init__(
         self,
         monitor: ReplicaMonitor,
-        bootstrap_servers: str,
+        cluster: ClusterProfile | str,
         *,
+        coordinator: Coordinator | None = None,
         grace: float = 30.0,
         throttle: int = DEFAULT_THROTTLE,
         dry_run: bool = False,
@@ -198,36 +94,36 @@ class FailoverPolicy:
         if throttle <= 0:
             raise KafkaopsError(f"the replication throttle must be > 0 bytes/s, not {throttle}")
         self.monitor = monitor
-        self.bootstrap_servers = bootstrap_servers
-        self.grace = grace
-        self.throttle = throttle
-        self.dry_run = dry_run
-        self.leadership = leadership
-        self.tick = tick
-        self.on_action = on_action
-        self.retry_after = retry_after
-        self.election_window = election_window
+        self.profile = as_profile(cluster)
+        self.grace, self.throttle, self.dry_run = grace, throttle, dry_run
+        self.leadership, self.tick, self.on_action = leadership, tick, on_action
+        self.retry_after, self.election_window = retry_after, election_window
         self.election_retry = 5.0
-        self._last_election: dict[int, float] = {}
-        self._elected: dict[int, set[TP]] = {}
+        fence = getattr(leadership, "fence", None)
+        self.store: FailoverStore = (
+            ZooKeeperFailoverStore(coordinator, fence) if coordinator is not None and not dry_run else FailoverStore()
+        )
+        self._state = FailoverState()  # what this instance knows; written to the store while acting
+        self._stored = FailoverState()  # what the store holds, as far as this instance wrote or read it
+        self._acting = False
         self._lock = threading.Lock()
         self._actions: list[Action] = []
-        self._down_since: dict[int, float] = {}
-        self._handled: set[int] = set()
+        self._events: list[Event] = []
         self._returned: dict[int, float] = {}
-        self._in_flight: dict[TP, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-        self._next_try = 0.0
+        self._last_election: dict[int, float] = {}
+        self._elected: dict[int, set[TP]] = {}
+        self._next_try = 0.0  # next attempt at moving replicas after a failure
+        self._next_clear = 0.0  # next attempt at clearing a throttle after a failure
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe: Callable[[], None] | None = None
-        self._events: list[Event] = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FailoverPolicy:
         self._unsubscribe = self.monitor.subscribe(self._on_event)
         now = time.time()
         for b in self.monitor.snapshot().dead_brokers:
-            self._down_since.setdefault(b, now)
+            self._state.brokers.setdefault(b, DownBroker(now))
         self._thread = threading.Thread(target=self._run, name="failover-policy", daemon=True)
         self._thread.start()
         return self
@@ -254,6 +150,11 @@ class FailoverPolicy:
     def is_acting(self) -> bool:
         return self.leadership is None or self.leadership.is_leader
 
+    @property
+    def in_flight(self) -> dict[str, InFlight]:
+        """The reassignments this instance knows to be in flight, by batch id."""
+        return dict(self._state.reassignments)
+
     def _on_event(self, event: Event) -> None:  # monitor worker thread: record only
         with self._lock:
             self._events.append(event)
@@ -275,130 +176,187 @@ class FailoverPolicy:
             except Exception:  # noqa: BLE001
                 log.exception("failover on_action callback failed")
 
+    # ------------------------------------------------------------------ state
+    def _sync(self) -> None:
+        """Write what changed in this instance's state since the store last saw it (one transaction)."""
+        old = self._stored
+        brokers: dict[int, DownBroker | None] = {b: r for b, r in self._state.brokers.items() if old.brokers.get(b) != r}
+        brokers.update({b: None for b in old.brokers if b not in self._state.brokers})
+        flights: dict[str, InFlight | None] = {
+            i: f for i, f in self._state.reassignments.items() if old.reassignments.get(i) != f}
+        flights.update({i: None for i in old.reassignments if i not in self._state.reassignments})
+        self.store.update(brokers, flights)
+        self._stored = self._state.copy()
+
+    def _take_over(self, health: ClusterHealth, now: float) -> None:
+        """Now acting: merge the stored state (a predecessor's) into what this instance saw."""
+        stored = self.store.load()
+        self._stored = stored.copy()
+        for b, rec in stored.brokers.items():
+            mine = self._state.brokers.get(b)
+            if b in health.live_brokers and mine is None:
+                continue  # it came back meanwhile: _sync drops the record
+            since = min(rec.down_since, mine.down_since) if mine is not None else rec.down_since
+            self._state.brokers[b] = DownBroker(since, rec.handled or (mine is not None and mine.handled))
+        self._state.reassignments = dict(stored.reassignments)
+        self._sync()
+        if stored.brokers or stored.reassignments:
+            details = {
+                "brokers_down": {str(b): r.to_json() for b, r in sorted(stored.brokers.items())},
+                "reassignments": {i: f.to_json() for i, f in sorted(stored.reassignments.items())},
+            }
+            self._record(Action("resume", "this instance now acts: state of the previous one read", "ok", details))
+
+    def _mark_handled(self, brokers: Iterable[int]) -> None:
+        for b in brokers:
+            rec = self._state.brokers.get(b)
+            if rec is not None:
+                self._state.brokers[b] = replace(rec, handled=True)
+
     # ------------------------------------------------------------------ decisions
     def step(self, now: float | None = None) -> None:
         """Take one round of decisions on the monitor's current model."""
         now = time.time() if now is None else now
         with self._lock:
             events, self._events = self._events, []
+        down = self._state.brokers
         for ev in events:
             if isinstance(ev, BrokerDown):
-                self._down_since.setdefault(ev.broker, ev.timestamp)
+                down.setdefault(ev.broker, DownBroker(ev.timestamp))
             elif isinstance(ev, BrokerUp):
-                self._down_since.pop(ev.broker, None)
-                self._handled.discard(ev.broker)
+                down.pop(ev.broker, None)
                 self._returned[ev.broker] = ev.timestamp
         health = self.monitor.snapshot()
         for b in health.dead_brokers:
-            self._down_since.setdefault(b, now)
-        for b in list(self._down_since):
+            down.setdefault(b, DownBroker(now))
+        for b in list(down):
             if b in health.live_brokers:
-                self._down_since.pop(b)
-                self._handled.discard(b)
+                down.pop(b)
                 self._returned.setdefault(b, now)
         if not self.is_acting:
+            self._acting = False
             return
-        if self._in_flight:
-            self._check_in_flight(health)
-        expired = {b for b, t in self._down_since.items() if now - t >= self.grace and b not in self._handled}
+        if not self._acting:
+            self._take_over(health, now)
+            self._acting = True
+        self._sync()
+        if self._state.reassignments:
+            self._check_in_flight(health, now)
+        expired = {b for b, r in down.items() if now - r.down_since >= self.grace and not r.handled}
         if expired and now >= self._next_try:
             self._replace(health, expired, now)
         if self._returned:
             self._elect_for_returned(health, now)
 
-    def _bootstrap(self, health: ClusterHealth) -> str:
-        """Live brokers' addresses first (kafka-python may insist on a dead bootstrap broker)."""
-        live = [f"{b.host}:{b.port}" for b in health.brokers.values() if b.alive and b.host and b.port]
-        dead = {f"{b.host}:{b.port}" for b in health.brokers.values() if not b.alive and b.host and b.port}
-        rest = [s for s in self.bootstrap_servers.split(",") if s not in live and s not in dead]
-        return ",".join(live + rest)
-
     def _replace(self, health: ClusterHealth, expired: set[int], now: float) -> None:
-        bootstrap = self._bootstrap(health)
-        dead = set(self._down_since) | set(health.dead_brokers)
-        moves, skipped = plan_replacements(health, dead)
-        mine = {tp: m for tp, m in moves.items() if set(m[0]) & expired and tp not in self._in_flight}
+        dead = set(self._state.brokers) | set(health.dead_brokers)
+        plan = plan_replacements(health, dead)
+        busy = {tp for f in self._state.reassignments.values() for tp in f.batch.moves}
+        mine = {tp: m for tp, m in plan.moves.items() if set(m.current) & expired and tp not in busy}
         why = f"broker(s) {sorted(expired)} down for more than {self.grace:g}s"
-        for tp, reason in skipped.items():
+        for tp, reason in plan.skipped.items():
             if set(health.partitions[tp].replicas) & expired:
                 self._record(Action("skip", why, reason, {"topic": tp[0], "partition": tp[1]}, dry_run=self.dry_run))
         if not mine:
-            self._handled |= expired
+            self._mark_handled(expired)
+            self._sync()
             if not any(set(p.replicas) & expired for p in health.partitions.values()):
-                self._record(Action("skip", why, "no partition has a replica on it", {"brokers": sorted(expired)}, dry_run=self.dry_run))
+                self._record(Action("skip", why, "no partition has a replica on it", {"brokers": sorted(expired)},
+                                    dry_run=self.dry_run))
             return
         details: dict[str, Any] = {
             "brokers": sorted(expired),
-            "moves": {_tp_str(tp): {"from": list(c), "to": list(t)} for tp, (c, t) in sorted(mine.items())},
+            "moves": {_tp_str(tp): {"from": list(m.current), "to": list(m.target)} for tp, m in sorted(mine.items())},
             "throttle_bytes_per_sec": self.throttle,
         }
         if self.dry_run:
-            self._handled |= expired
+            self._mark_handled(expired)
             self._record(Action("reassign", why, "dry-run", details, dry_run=True))
             return
-        t0 = time.monotonic()
+        cluster = reassign.live_first(self.profile, health)
         try:
-            ongoing = reassign.list_reassignments(bootstrap, list(mine))
-        except reassign.ReassignError as exc:
+            ongoing = reassign.list_reassignments(cluster, list(mine))
+        except KafkaopsError as exc:
             self._next_try = now + self.retry_after
             self._record(Action("reassign", why, f"error: {exc}", details))
             return
-        timings = {"list_s": round(time.monotonic() - t0, 2)}
         for tp in ongoing:
             self._record(Action("skip", why, "a reassignment is already in progress", {"topic": tp[0], "partition": tp[1]}))
             mine.pop(tp, None)
-        if not mine:
-            self._handled |= expired
-            return
-        brokers = (set().union(*(set(c) | set(t) for c, t in mine.values()))) - dead
-        throttle_note = ""
-        t1 = time.monotonic()
+        if mine:
+            self._submit(cluster, health, expired, dead, mine, why, details, now)
+        else:
+            self._mark_handled(expired)
+            self._sync()
+
+    def _submit(
+        self, cluster: ClusterProfile, health: ClusterHealth, expired: set[int], dead: set[int],
+        moves: dict[TP, Move], why: str, details: dict[str, Any], now: float,
+    ) -> None:
+        """Write the batch as planned, then throttle and submit it; record it submitted with its brokers handled."""
+        others = [f.batch for f in self._state.reassignments.values()]
+        batch = reassign.Batch.plan(moves, self.throttle, health.live_brokers - dead)
+        flight = InFlight(uuid.uuid4().hex[:12], batch, PLANNED, why, now)
+        self._state.reassignments[flight.id] = flight
+        self._sync()  # before acting: whoever takes over knows this throttle may be set
+        t0 = time.monotonic()
         try:
-            reassign.set_throttle(bootstrap, self.throttle, brokers, mine)
-        except reassign.ReassignError as exc:
-            throttle_note = f" (unthrottled: {exc})"
-        timings["throttle_s"] = round(time.monotonic() - t1, 2)
-        t1 = time.monotonic()
-        try:
-            result = reassign.submit_reassignments(bootstrap, {tp: t for tp, (_, t) in mine.items()})
-        except reassign.ReassignError as exc:
+            started = reassign.start(cluster, flight.batch, in_flight=others, must_throttle=False)
+        except KafkaopsError as exc:
+            del self._state.reassignments[flight.id]
+            self._sync()
             self._next_try = now + self.retry_after
             self._record(Action("reassign", why, f"error: {exc}", details))
             return
-        self._handled |= expired
-        timings["submit_s"] = round(time.monotonic() - t1, 2)
-        details["timings"] = timings
-        log.info("failover: reassignment of %d partitions submitted via %s: %s", len(mine), bootstrap, timings)
-        failed = {tp: err for tp, err in result.items() if err}
-        for tp, (c, t) in mine.items():
-            if tp not in failed:
-                self._in_flight[tp] = (c, t)
-        details["brokers_throttled"] = sorted(brokers)
-        if failed:
-            details["errors"] = {_tp_str(tp): e for tp, e in failed.items()}
-        outcome = "ok" if not failed else f"error: {len(failed)} of {len(mine)} partitions refused"
-        self._record(Action("reassign", why, outcome + throttle_note, details))
+        accepted = {tp: m for tp, m in moves.items() if tp not in started.refused}
+        if accepted:
+            self._state.reassignments[flight.id] = replace(
+                flight, batch=replace(flight.batch, moves=accepted), state=SUBMITTED
+            )
+        else:
+            del self._state.reassignments[flight.id]
+        self._mark_handled(expired)
+        self._sync()
+        details.update(reassignment=flight.id, brokers_throttled=list(flight.batch.brokers),
+                       submit_s=round(time.monotonic() - t0, 2))
+        if started.refused:
+            details["errors"] = {_tp_str(tp): e for tp, e in started.refused.items()}
+        outcome = "ok" if not started.refused else f"error: {len(started.refused)} of {len(moves)} partitions refused"
+        note = f" (unthrottled: {started.throttle_error})" if started.throttle_error else ""
+        self._record(Action("reassign", why, outcome + note, details))
 
-    def _check_in_flight(self, health: ClusterHealth) -> None:
-        bootstrap = self._bootstrap(health)
+    def _check_in_flight(self, health: ClusterHealth, now: float) -> None:
+        """Once no partition of any batch in flight is still moving: clear the throttle, elect leaders."""
+        flights = self._state.reassignments
+        cluster = reassign.live_first(self.profile, health)
         try:
-            ongoing = reassign.list_reassignments(bootstrap, list(self._in_flight))
-        except reassign.ReassignError as exc:
+            ongoing = reassign.list_reassignments(cluster, [tp for f in flights.values() for tp in f.batch.moves])
+        except KafkaopsError as exc:
             log.warning("failover: cannot list reassignments: %s", exc)
             return
-        done = {tp: m for tp, m in self._in_flight.items() if tp not in ongoing}
-        if not done or len(done) < len(self._in_flight):
-            return  # clear the throttle once the whole batch has finished
-        self._in_flight.clear()
-        topics = sorted({tp[0] for tp in done})
-        brokers = sorted(set().union(*(set(c) | set(t) for c, t in done.values())) & health.live_brokers)
-        why = f"reassignment of {len(done)} partition(s) finished"
-        try:
-            reassign.clear_throttle(bootstrap, brokers, topics)
-            self._record(Action("clear_throttle", why, "ok", {"brokers": brokers, "topics": topics}))
-        except reassign.ReassignError as exc:
-            self._record(Action("clear_throttle", why, f"error: {exc}", {"brokers": brokers, "topics": topics}))
-        self._elect(health, list(done), "restore preferred leaders of the moved partitions")
+        if ongoing:  # a planned batch seen moving was submitted: its partitions get their election
+            for i, f in list(flights.items()):
+                if f.state == PLANNED and set(f.batch.moves) & set(ongoing):
+                    flights[i] = replace(f, state=SUBMITTED)
+            self._sync()
+            return  # the throttle is cleared once every batch has finished
+        if now < self._next_clear:
+            return
+        done = list(flights.values())
+        moved = [f.batch for f in done if f.state == SUBMITTED]
+        result = reassign.finish(cluster, [f.batch for f in done], live=health.live_brokers, elect=False)
+        brokers = sorted({b for f in done for b in f.batch.brokers} & health.live_brokers)
+        topics = sorted({t for f in done for t in f.batch.topics})
+        scope = {"brokers": brokers, "topics": topics, "reassignments": sorted(flights)}
+        why = f"reassignment of {sum(len(f.batch.moves) for f in done)} partition(s) finished"
+        if result.throttle_error:
+            self._next_clear = now + self.retry_after
+            self._record(Action("clear_throttle", why, f"error: {result.throttle_error}", scope))
+            return
+        flights.clear()
+        self._sync()
+        self._record(Action("clear_throttle", why, "ok", scope))
+        self._elect(health, sorted({tp for b in moved for tp in b.moves}), "restore preferred leaders of the moved partitions")
 
     def _elect_for_returned(self, health: ClusterHealth, now: float) -> None:
         for b, since in list(self._returned.items()):
@@ -428,66 +386,11 @@ class FailoverPolicy:
             self._record(Action("elect_preferred_leaders", why, "dry-run", details, dry_run=True))
             return
         try:
-            result = reassign.elect_preferred_leaders(self._bootstrap(health), tps)
-        except reassign.ReassignError as exc:
+            result = reassign.elect_preferred_leaders(reassign.live_first(self.profile, health), tps)
+        except KafkaopsError as exc:
             self._record(Action("elect_preferred_leaders", why, f"error: {exc}", details))
             return
         failed = {_tp_str(tp): e for tp, e in result.items() if e}
         if failed:
             details["errors"] = failed
         self._record(Action("elect_preferred_leaders", why, "ok" if not failed else f"error: {len(failed)} failed", details))
-
-
-
-class MonitorLeadership:
-    """Leadership of the replica monitor among instances, sought in the background.
-
-    Wraps ``coord.election.Leadership`` (name :data:`LEADERSHIP_NAME` under
-    ``/kafkaops`` on ``zk_hosts``, the ZooKeeper hosts *without* the brokers'
-    chroot): :meth:`start` returns at once; ``is_leader`` turns True when this
-    instance wins, and a standby takes over when the leader's session ends.
-    """
-
-    def __init__(self, zk_hosts: str, identifier: str, name: str = LEADERSHIP_NAME) -> None:
-        self.zk_hosts = zk_hosts
-        self.identifier = identifier
-        self.name = name
-        self._coordinator: Any = None
-        self._leadership: Any = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> MonitorLeadership:
-        from kafkaops.coord.election import Leadership
-        from kafkaops.coord.session import Coordinator
-
-        self._coordinator = Coordinator(self.zk_hosts).start()
-        self._leadership = Leadership(self._coordinator, self.name, self.identifier, rejoin=True)
-        self._thread = threading.Thread(target=self._acquire, name="monitor-leadership", daemon=True)
-        self._thread.start()
-        return self
-
-    def _acquire(self) -> None:
-        try:
-            epoch = self._leadership.acquire()
-            log.info("%s leads the replica monitor (epoch %s)", self.identifier, epoch)
-        except Exception as exc:  # noqa: BLE001 - stopped while waiting, or session gone
-            log.info("%s stopped seeking monitor leadership: %s", self.identifier, exc)
-
-    @property
-    def is_leader(self) -> bool:
-        return bool(self._leadership is not None and self._leadership.is_leader)
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for leadership; True if this instance leads."""
-        deadline = time.monotonic() + timeout
-        while not self.is_leader and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return self.is_leader
-
-    def stop(self) -> None:
-        if self._leadership is not None:
-            self._leadership.release()
-        if self._coordinator is not None:
-            self._coordinator.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=10)

@@ -23,6 +23,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from kafkaops.admin import AdminError, admin_client
+from kafkaops.config import ClusterProfile, as_profile
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def topic_min_isr(admin: AdminClient, topics: Iterable[str], timeout: float = 10
 
 
 def cluster_health(
-    bootstrap_servers: str,
+    cluster: ClusterProfile | str,
     *,
     known_brokers: Iterable[int] = (),
     timeout: float = 10.0,
@@ -240,11 +241,11 @@ def cluster_health(
     are not in metadata). ``min_isr`` skips the describe-configs round trip for
     the topics it covers. Raises AdminError when no broker answers.
     """
-    admin = admin or admin_client(bootstrap_servers)
+    admin = admin or admin_client(cluster)
     try:
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise AdminError(f"cannot read metadata from {bootstrap_servers}: {exc.args[0].str()}") from None
+        raise AdminError(f"cannot read metadata from {as_profile(cluster).bootstrap_servers}: {exc.args[0].str()}") from None
     mins = dict(min_isr or {})
     missing = [t for t in md.topics if t not in mins]
     if missing:

@@ -1,18 +1,16 @@
-"""Playbook runner: validated plan, health gates, ZooKeeper progress, lock and audit trail.
+"""Playbook runner: one run per cluster at a time, health-gated, resumable and audited.
 
-A run goes: load and validate the whole file (:func:`load`), bind variables and
-expand ``for_each`` into a flat :class:`Plan` (:func:`make_plan`), then
-:class:`PlaybookRunner` executes the plan step by step:
+A run goes: load and validate the whole file, bind variables and expand ``for_each``
+into a flat plan (``ops/playbook_plan.py``), then :class:`PlaybookRunner` executes the
+plan step by step, through the process's Coordinator:
 
-- one run per cluster at a time: a kazoo ``Lock`` at ``<root>/playbooks/lock``. A
-  second run fails fast naming the holder (or waits ``lock_timeout`` seconds); a
-  holder that died on this host is waited out until its ZooKeeper session expires;
-- progress at ``<root>/playbooks/runs/<playbook>`` (the plan, each step's status), so
-  ``resume`` continues at the first unfinished step of the stored plan;
-- after each step a health gate (``healthy``: nothing under-replicated, under min ISR
-  or offline; ``available``: nothing under min ISR or offline; ``none``);
-- an audit record per step start and outcome (who, when, what, outcome) as sequential
-  znodes under ``<root>/playbooks/audit/<run id>/`` and as JSON lines in a local file.
+- one run per cluster at a time: a kazoo ``Lock`` at ``<root>/playbooks/lock``. A second
+  run fails fast naming the holder (or waits ``lock_timeout`` seconds); a holder that died
+  on this host is waited out until its ZooKeeper session expires;
+- progress and an audit record per step start and outcome (``ops/playbook_journal.py``),
+  so ``resume`` continues at the first unfinished step of the stored plan;
+- after each step a health gate (``healthy``: nothing under-replicated, under min ISR or
+  offline; ``available``: nothing under min ISR or offline; ``none``).
 
 The library never prints or reads stdin: progress goes to an ``on_event`` callback and
 confirmation to the ``confirm`` callback of the ActionContext.
@@ -20,40 +18,46 @@ confirmation to the ``confirm`` callback of the ActionContext.
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import os
-import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
+from kazoo.exceptions import KazooException, LockTimeout
 from kazoo.recipe.lock import Lock
 
+from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
-from kafkaops.resources import shipped_dir
-from kafkaops.ops.actions import ACTIONS, ActionContext, cluster_health, wait_for_health
-from kafkaops.ops.playbook_schema import (
-    REQUIRED,
-    Playbook,
-    PlaybookError,
-    StepDef,
-    load_playbook,
-    parse_playbook,
-    render,
-    whole_template,
+from kafkaops.ops.actions import ACTIONS, ActionContext, wait_for_health
+from kafkaops.ops.playbook_journal import RunJournal, identity, now_iso
+from kafkaops.ops.playbook_plan import (
+    Facts,
+    Plan,
+    PlannedStep,
+    bind_variables,
+    cluster_facts,
+    find,
+    load,
+    make_plan,
+    parse,
+    parse_overrides,
+    shipped,
 )
+from kafkaops.ops.playbook_schema import Playbook, PlaybookError
 
 log = logging.getLogger(__name__)
 
-"""The playbooks shipped with kafkaops (``playbooks/`` at the project root)."""
+__all__ = [
+    "Facts", "NothingToResume", "Plan", "PlannedStep", "PlaybookError", "PlaybookLocked", "PlaybookRunner",
+    "RunEvent", "RunResult", "RunnerError", "StepFailed", "bind_variables", "cluster_facts", "find", "load",
+    "make_plan", "parse", "shipped",
+]
 
 
 class StepFailed(KafkaopsError):
@@ -76,214 +80,6 @@ class NothingToResume(KafkaopsError):
     """``--resume`` found no unfinished run of this playbook."""
 
 
-# --------------------------------------------------------------------------- loading
-def load(path: Path | str) -> Playbook:
-    """Load and validate a playbook file against the registered actions."""
-    return load_playbook(path, ACTIONS)
-
-
-def parse(text: str, file: str = "<playbook>") -> Playbook:
-    return parse_playbook(text, file, ACTIONS)
-
-
-def find(name_or_file: str, directory: Path | None = None) -> Path:
-    """A playbook file by path, or by name in the shipped ``playbooks/`` directory."""
-    p = Path(name_or_file)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise PlaybookError("no such playbook file", str(p))
-        return p
-    base = directory or shipped_dir("playbooks")
-    for ext in (".yaml", ".yml"):
-        candidate = base / f"{name_or_file}{ext}"
-        if candidate.exists():
-            return candidate
-    known = ", ".join(p.stem for p in shipped(base)) or "none"
-    raise PlaybookError(f"no playbook named {name_or_file!r} in {base} (known: {known})")
-
-
-def shipped(directory: Path | None = None) -> list[Path]:
-    """The playbook files in ``directory`` (default: the shipped ones); PlaybookError if none."""
-    base = directory or shipped_dir("playbooks")
-    found = sorted([*base.glob("*.yaml"), *base.glob("*.yml")])
-    if not found:
-        raise PlaybookError(f"no playbooks (*.yaml) in {base}")
-    return found
-
-
-# --------------------------------------------------------------------------- plans
-@dataclass
-class PlannedStep:
-    """One concrete step: a registered action with its final arguments."""
-
-    index: int
-    name: str
-    action: str
-    args: dict[str, Any]
-    gate: str
-    origin: str  # "step 3 'restart brokers' (broker=2)"
-    line: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> PlannedStep:
-        return cls(**{k: raw[k] for k in ("index", "name", "action", "args", "gate", "origin", "line")})
-
-
-@dataclass
-class Plan:
-    """A playbook bound to variable values: the flat list of steps a run executes."""
-
-    playbook: str
-    file: str
-    sha256: str
-    variables: dict[str, Any]
-    gate_timeout: float
-    steps: list[PlannedStep]
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["steps"] = [s.to_json() for s in self.steps]
-        return d
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Plan:
-        return cls(
-            raw["playbook"],
-            raw["file"],
-            raw["sha256"],
-            dict(raw["variables"]),
-            float(raw["gate_timeout"]),
-            [PlannedStep.from_json(s) for s in raw["steps"]],
-        )
-
-
-Facts = Callable[[], dict[str, Any]]
-
-
-def cluster_facts(bootstrap_servers: str) -> Facts:
-    """The built-in variables read from the cluster: ``all_brokers`` (controller last), ``controller``."""
-
-    def facts() -> dict[str, Any]:
-        h = cluster_health(bootstrap_servers)
-        brokers = sorted(h.live_brokers, key=lambda b: (b == h.controller_id, b))
-        return {"all_brokers": brokers, "controller": h.controller_id if h.controller_id is not None else -1}
-
-    return facts
-
-
-class _LazyFacts(Mapping[str, Any]):
-    def __init__(self, facts: Facts | None) -> None:
-        self._facts = facts
-        self._values: dict[str, Any] | None = None
-
-    def _load(self) -> dict[str, Any]:
-        if self._values is None:
-            if self._facts is None:
-                raise KeyError("cluster facts")
-            self._values = self._facts()
-        return self._values
-
-    def __getitem__(self, key: str) -> Any:
-        return self._load()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._load())
-
-    def __len__(self) -> int:
-        return len(self._load())
-
-
-def bind_variables(pb: Playbook, overrides: Mapping[str, str], facts: Facts | None = None) -> dict[str, Any]:
-    """Variable values: ``--var`` strings parsed to their declared types, else defaults."""
-    for name in overrides:
-        if name not in pb.variables:
-            declared = ", ".join(pb.variables) or "none"
-            raise PlaybookError(f"unknown variable {name!r} given with --var (declared: {declared})", pb.file)
-    lazy = _LazyFacts(facts)
-    values: dict[str, Any] = {}
-    for var in pb.variables.values():
-        if var.name in overrides:
-            try:
-                values[var.name] = var.type.parse(overrides[var.name])
-            except (ValueError, TypeError) as exc:
-                raise PlaybookError(f"variable {var.name!r} must be {var.type.describe()}: {exc}", pb.file) from None
-        elif var.default is REQUIRED:
-            raise PlaybookError(
-                f"missing variable {var.name!r} ({var.type.describe()}"
-                + (f": {var.description}" if var.description else "")
-                + f"); pass --var {var.name}=VALUE",
-                pb.file,
-            )
-        elif (ref := whole_template(var.default)) is not None:
-            try:
-                values[var.name] = lazy[ref]
-            except KeyError:
-                raise PlaybookError(f"variable {var.name!r} defaults to {{{{ {ref} }}}}, which needs the cluster", pb.file) from None
-        else:
-            values[var.name] = var.default
-    return values
-
-
-def make_plan(pb: Playbook, overrides: Mapping[str, str] | None = None, facts: Facts | None = None) -> Plan:
-    """Bind variables and expand ``for_each`` loops into the flat list of steps to run."""
-    lazy = _LazyFacts(facts)  # read the cluster at most once per plan
-    values = bind_variables(pb, overrides or {}, (lambda: dict(lazy)) if facts is not None else None)
-
-    class _Env(dict[str, Any]):
-        def __missing__(self, key: str) -> Any:
-            try:
-                return lazy[key]
-            except KeyError:
-                raise PlaybookError(f"{{{{ {key} }}}} needs the cluster", pb.file) from None
-
-    env = _Env(values)
-    steps: list[PlannedStep] = []
-    for s in pb.steps:
-        _expand(pb, s, env, pb.gate, steps, "")
-    return Plan(pb.name, pb.file, pb.sha256, values, pb.gate_timeout, steps)
-
-
-def _expand(pb: Playbook, s: StepDef, env: dict[str, Any], gate: str, out: list[PlannedStep], suffix: str) -> None:
-    gate = s.gate or gate
-    if s.for_each is not None:
-        items = render(s.for_each, env)
-        if not isinstance(items, list):
-            raise PlaybookError(f"for_each must give a list, not {items!r}", pb.file, s.line, s.label)
-        for item in items:
-            child = type(env)(env)
-            child[s.loop_var] = item
-            inner = StepDef(**{**s.__dict__, "for_each": None})
-            _expand(pb, inner, child, gate, out, f"{suffix} ({s.loop_var}={item})")
-        return
-    if s.steps:
-        for sub in s.steps:
-            _expand(pb, sub, env, gate, out, suffix)
-        return
-    assert s.action is not None
-    spec = ACTIONS[s.action]
-    args = {k: render(v, env) for k, v in s.args.items()}
-    for key, value in args.items():
-        arg = spec.args[key]
-        if isinstance(value, int) and not isinstance(value, bool) and arg.type.name == "float":
-            args[key] = value = float(value)
-        if not arg.type.check(value):
-            raise PlaybookError(
-                f"argument {key!r} of {s.action!r} must be {arg.type.describe()}, not {type(value).__name__} {value!r}",
-                pb.file,
-                s.line,
-                s.label,
-            )
-    if spec.check is not None:
-        problem = spec.check({**{a.name: a.default for a in spec.args.values() if not a.required}, **args})
-        if problem:
-            raise PlaybookError(problem, pb.file, s.line, s.label)
-    out.append(PlannedStep(len(out) + 1, str(render(s.name, env)), s.action, args, gate, s.label + suffix, s.line))
-
-
-# --------------------------------------------------------------------------- runs
 @dataclass
 class RunEvent:
     """What the runner reports while it works (the CLI renders these)."""
@@ -301,18 +97,6 @@ class RunResult:
     executed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     resumed: bool = False
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _identity() -> dict[str, Any]:
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -335,83 +119,38 @@ class PlaybookRunner:
     def __init__(
         self,
         ctx: ActionContext,
-        zk: KazooClient,
+        coordinator: Coordinator,
         *,
-        root: str = "/kafkaops",
+        lock_timeout: float = 0.0,
         audit_file: Path | None = None,
         on_event: Callable[[RunEvent], None] | None = None,
-        lock_timeout: float = 0.0,
         stale_lock_wait: float = 45.0,
     ) -> None:
-        self.ctx, self.zk = ctx, zk
-        self.base = root.rstrip("/") + "/playbooks"
-        self.audit_file = audit_file
+        self.ctx, self.coordinator = ctx, coordinator
+        self.journal = RunJournal(coordinator, audit_file)
         self.on_event = on_event or (lambda _e: None)
         self.lock_timeout = lock_timeout
         self.stale_lock_wait = stale_lock_wait
-        self.identity = _identity()
-
-    # ---- znodes
-    def run_path(self, playbook: str) -> str:
-        return f"{self.base}/runs/{playbook}"
-
-    def audit_path(self, run_id: str) -> str:
-        return f"{self.base}/audit/{run_id}"
+        self.identity = identity()
 
     def progress(self, playbook: str) -> dict[str, Any] | None:
         """The stored progress record of the playbook's last run, or None."""
-        try:
-            data, _ = self.zk.retry(self.zk.get, self.run_path(playbook))
-        except NoNodeError:
-            return None
-        record: dict[str, Any] = json.loads(data.decode())
-        return record
+        return self.journal.progress(playbook)
 
     def audit_trail(self, run_id: str) -> list[dict[str, Any]]:
         """The audit records of one run from ZooKeeper, oldest first."""
-        path = self.audit_path(run_id)
-        try:
-            children = sorted(self.zk.retry(self.zk.get_children, path))
-        except NoNodeError:
-            return []
-        return [json.loads(self.zk.retry(self.zk.get, f"{path}/{c}")[0].decode()) for c in children]
-
-    def _save(self, record: dict[str, Any]) -> None:
-        record["updated_at"] = _now()
-        path = self.run_path(record["playbook"])
-        data = json.dumps(record).encode()
-        if self.zk.retry(self.zk.exists, path):
-            self.zk.retry(self.zk.set, path, data)
-        else:
-            self.zk.retry(self.zk.create, path, data, makepath=True)
+        return self.journal.audit_trail(run_id)
 
     def _audit(self, record: dict[str, Any], step: PlannedStep, event: str, **extra: Any) -> None:
-        entry = {
-            "time": _now(),
-            "run_id": record["run_id"],
-            "playbook": record["playbook"],
-            "index": step.index,
-            "step": step.name,
-            "action": step.action,
-            "args": step.args,
-            "event": event,
-            **self.identity,
-            **extra,
-        }
-        self.zk.retry(
-            self.zk.create, f"{self.audit_path(record['run_id'])}/r-", json.dumps(entry).encode(), sequence=True, makepath=True
-        )
-        if self.audit_file is not None:
-            self.audit_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.audit_file, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        self.journal.audit({
+            "time": now_iso(), "run_id": record["run_id"], "playbook": record["playbook"], "index": step.index,
+            "step": step.name, "action": step.action, "args": step.args, "event": event, **self.identity, **extra,
+        })
 
     # ---- lock
     def _lock(self, playbook: str, run_id: str) -> Lock:
         ident = json.dumps({**self.identity, "playbook": playbook, "run_id": run_id})
-        lock = Lock(self.zk, f"{self.base}/lock", identifier=ident)
+        lock = Lock(self.coordinator.client, self.coordinator.path("playbooks", "lock"), identifier=ident)
         if self._acquire(lock, self.lock_timeout):
             return lock
         holder = self._holder(lock)
@@ -472,14 +211,8 @@ class PlaybookRunner:
                 pb.file,
             )
         plan = Plan.from_json(record["plan"])
-        for k, text in (overrides or {}).items():
-            var = pb.variables.get(k)
-            if var is None:
-                raise PlaybookError(f"unknown variable {k!r} given with --var", pb.file)
-            try:
-                value = var.type.parse(text)
-            except (ValueError, TypeError) as exc:
-                raise PlaybookError(f"variable {k!r} must be {var.type.describe()}: {exc}", pb.file) from None
+        for k, value in parse_overrides(pb, overrides or {}).items():
+            text = (overrides or {})[k]
             if value != plan.variables.get(k):
                 raise PlaybookError(
                     f"--var {k}={text} differs from the interrupted run's {k}={plan.variables.get(k)!r}", pb.file
@@ -530,11 +263,11 @@ class PlaybookRunner:
                     "plan": plan.to_json(),
                     "status": {},
                     "state": "running",
-                    "started_at": _now(),
+                    "started_at": now_iso(),
                     "resumes": 0,
                     **self.identity,
                 }
-            self._save(record)
+            self.journal.save(record)
             result = RunResult(run_id, plan.playbook, resumed=resume)
             total = len(plan.steps)
             for step in plan.steps:
@@ -545,7 +278,7 @@ class PlaybookRunner:
                 self._run_step(record, plan, step, total)
                 result.executed.append(step.index)
             record["state"] = "succeeded"
-            self._save(record)
+            self.journal.save(record)
             self.on_event(RunEvent("finished", f"{plan.playbook}: {total} steps done", None, total))
             return result
         finally:
@@ -556,7 +289,7 @@ class PlaybookRunner:
 
     def _run_step(self, record: dict[str, Any], plan: Plan, step: PlannedStep, total: int) -> None:
         record["status"][str(step.index)] = "running"
-        self._save(record)
+        self.journal.save(record)
         self._audit(record, step, "started")
         self.on_event(RunEvent("start", step.name, step, total))
         spec = ACTIONS[step.action]
@@ -574,7 +307,7 @@ class PlaybookRunner:
         except KeyboardInterrupt:
             record["status"][str(step.index)] = "interrupted"
             record["state"] = "interrupted"
-            self._save(record)
+            self.journal.save(record)
             self._audit(record, step, "interrupted", duration_s=round(time.monotonic() - t0, 3))
             raise
         except Exception as exc:  # noqa: BLE001 - every failure stops the run with the step named
@@ -583,7 +316,7 @@ class PlaybookRunner:
                 log.debug("step %d raised", step.index, exc_info=True)
             record["status"][str(step.index)] = "failed"
             record["state"] = "failed"
-            self._save(record)
+            self.journal.save(record)
             self._audit(record, step, "failed", error=reason, duration_s=round(time.monotonic() - t0, 3))
             self.on_event(RunEvent("failed", reason, step, total))
             raise StepFailed(
@@ -594,7 +327,7 @@ class PlaybookRunner:
         finally:
             self.ctx.progress = saved_progress
         record["status"][str(step.index)] = "done"
-        self._save(record)
+        self.journal.save(record)
         self._audit(record, step, "succeeded", detail=detail, duration_s=round(time.monotonic() - t0, 3))
         self.on_event(RunEvent("done", detail, step, total))
 

@@ -32,12 +32,12 @@ def test_rolling_restart_playbook_on_containers_loses_nothing(
         writer.start()
         wait_until(lambda: len(writer.acked) >= 200, 120, "the first acknowledged writes")
         before = len(writer.acked)
-        controller = cluster_health(c.bootstrap_servers).controller_id
+        controller = cluster_health(c.profile).controller_id
         rolled = [b.id for b in c.brokers if b.id != controller][:2]  # the controller's failover adds time, not coverage
         pb = pbs.load(pbs.find("rolling-restart"))
-        plan = pbs.make_plan(pb, {"brokers": ",".join(map(str, rolled))}, pbs.cluster_facts(c.bootstrap_servers))
-        ctx = ActionContext(c.bootstrap_servers, control, coord, assume_yes=True, poll_interval=0.5)
-        result = pbs.PlaybookRunner(ctx, coord.client, root=coord.root, audit_file=audit_file).run(plan)
+        plan = pbs.make_plan(pb, {"brokers": ",".join(map(str, rolled))}, pbs.cluster_facts(c.profile))
+        ctx = ActionContext(c.profile, control, coord, assume_yes=True, poll_interval=0.5)
+        result = pbs.PlaybookRunner(ctx, coord, audit_file=audit_file).run(plan)
         assert result.executed == [s.index for s in plan.steps]
         during = len(writer.acked)
     finally:

@@ -4,7 +4,7 @@ restart under an idempotent acks=all producer loses nothing.
 
 One module-scoped cluster of this file's own serves all tests (they run in file order:
 the broker-failover test leaves broker 4 drained and stopped, so the rolling restart
-that follows rolls the three others).
+that follows rolls all three live brokers, the controller last).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops import playbooks as pbs
 from kafkaops.ops.actions import ActionContext, cluster_health
 from kafkaops.ops.brokers import LocalBrokerControl
+from kafkaops.testing.waits import wait_until
 
 pytestmark = pytest.mark.destructive
 
@@ -46,7 +47,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 def coord(cluster: LocalCluster) -> Iterator[Coordinator]:
-    co = Coordinator(cluster.zk_hosts).start()
+    co = Coordinator(cluster.profile).start()
     yield co
     co.stop()
 
@@ -57,13 +58,13 @@ def audit_file(tmp_path: Path) -> Path:
 
 
 def runner_for(cluster: LocalCluster, coord: Coordinator, audit_file: Path, **kw: Any) -> pbs.PlaybookRunner:
-    ctx = ActionContext(cluster.bootstrap_servers, LocalBrokerControl(cluster), coord, assume_yes=True, poll_interval=0.5)
-    return pbs.PlaybookRunner(ctx, coord.client, root=coord.root, audit_file=audit_file, **kw)
+    ctx = ActionContext(cluster.profile, LocalBrokerControl(cluster), coord, assume_yes=True, poll_interval=0.5)
+    return pbs.PlaybookRunner(ctx, coord, audit_file=audit_file, **kw)
 
 
 def run(cluster: LocalCluster, coord: Coordinator, audit_file: Path, name: str, **variables: Any) -> pbs.RunResult:
     pb = pbs.load(pbs.find(name))
-    plan = pbs.make_plan(pb, {k: str(v) for k, v in variables.items()}, pbs.cluster_facts(cluster.bootstrap_servers))
+    plan = pbs.make_plan(pb, {k: str(v) for k, v in variables.items()}, pbs.cluster_facts(cluster.profile))
     result = runner_for(cluster, coord, audit_file).run(plan)
     assert result.executed == [s.index for s in plan.steps]
     return result
@@ -162,10 +163,11 @@ def test_reset_consumer_group(cluster: LocalCluster, coord: Coordinator, audit_f
     member = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": group, "auto.offset.reset": "earliest"})
     member.subscribe([topic])
     try:
-        deadline = time.monotonic() + 60
-        while not member.assignment() and time.monotonic() < deadline:
+        def joined() -> bool:
             member.poll(0.2)
-        assert member.assignment(), "consumer joined the group"
+            return bool(member.assignment())
+
+        wait_until(joined, 60, "the consumer to join the group")
         with pytest.raises(pbs.StepFailed, match=r"has 1 active member\(s\).*stop its consumers"):
             run(cluster, coord, audit_file, "reset-consumer-group", group=group, topic=topic, to="latest")
     finally:
@@ -222,11 +224,11 @@ def test_broker_failover(cluster: LocalCluster, coord: Coordinator, audit_file: 
     ]
 
 
-def test_rolling_restart_under_idempotent_producer_loses_nothing(
+def test_rolling_restart_of_every_broker_controller_last_loses_nothing(
     cluster: LocalCluster, coord: Coordinator, audit_file: Path
 ) -> None:
     topic = f"pb-roll-{uuid.uuid4().hex[:6]}"
-    create_topic(cluster.bootstrap_servers, topic, 3, 3)
+    create_topic(cluster.profile, topic, 3, 3)
     acked: set[str] = set()
     failed: list[str] = []
     stop = threading.Event()
@@ -238,10 +240,9 @@ def test_rolling_restart_under_idempotent_producer_loses_nothing(
             failed.append(str(err))
 
     def producer_loop() -> None:
-        p = Producer({
-            "bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "enable.idempotence": True,
-            "linger.ms": 5, "message.timeout.ms": 300000,
-        })
+        p = Producer(cluster.profile.librdkafka(**{
+            "acks": "all", "enable.idempotence": True, "linger.ms": 5, "message.timeout.ms": 300000,
+        }))
         i = 0
         while not stop.is_set():
             p.produce(topic, value=f"m-{i}".encode(), on_delivery=on_delivery)
@@ -253,42 +254,44 @@ def test_rolling_restart_under_idempotent_producer_loses_nothing(
     t = threading.Thread(target=producer_loop, daemon=True)
     t.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(acked) < 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: len(acked) >= 200, 60, "the first acknowledged records")
         before = len(acked)
-        # Two of the three live brokers (the controller stays: its failover adds time, not
-        # coverage; the full default order, controller last, is planned in the unit tests).
-        # Each leads one of the topic's partitions, so leadership moves under the producer.
-        controller = cluster_health(cluster.bootstrap_servers).controller_id
-        rolled = [b for b in sorted(cluster_health(cluster.bootstrap_servers).live_brokers) if b != controller][:2]
-        result = run(cluster, coord, audit_file, "rolling-restart", brokers=",".join(map(str, rolled)))
+        start = cluster_health(cluster.profile)
+        controller, live = start.controller_id, sorted(start.live_brokers)
+        assert controller is not None and len(live) >= 3
+        result = run(cluster, coord, audit_file, "rolling-restart")  # brokers: every live one, controller last
         mid = len(acked)
     finally:
         stop.set()
         t.join(180)
-    for r in audit(audit_file, result.run_id):
+    records = audit(audit_file, result.run_id)
+    for r in records:
         if r["event"] == "succeeded":
             print(f"step {r['index']} {r['action']}: {r['duration_s']}s")  # shown with -s or on failure
-    restarted = [r["args"]["broker"] for r in audit(audit_file, result.run_id)
-                 if r["action"] == "broker_restart" and r["event"] == "succeeded"]
-    assert restarted == rolled and len(rolled) == 2
+    restarted = [r["args"]["broker"] for r in records if r["action"] == "broker_restart" and r["event"] == "succeeded"]
+    assert sorted(restarted) == live, "every live broker was restarted, once"
+    assert restarted[-1] == controller, f"the controller at the start ({controller}) goes last: {restarted}"
+    stored = runner_for(cluster, coord, audit_file).progress("rolling-restart")
+    assert stored is not None and stored["plan"]["variables"]["brokers"] == restarted
     assert mid > before, "records were acknowledged during the restarts"
     assert not failed, failed[:3]
 
-    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": f"v-{uuid.uuid4().hex[:6]}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(cluster.profile.librdkafka(**{
+        "group.id": f"v-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest", "enable.auto.commit": False,
+    }))
     consumer.subscribe([topic])
     seen: set[str] = set()
-    deadline = time.monotonic() + 120
+
+    def read_all() -> bool:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            seen.add(msg.value().decode())
+        return acked <= seen
+
     try:
-        while not acked <= seen and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                seen.add(msg.value().decode())
+        wait_until(read_all, 120, "every acknowledged record to be read back", interval=0)
     finally:
         consumer.close()
-    assert acked <= seen, f"{len(acked - seen)} acknowledged records lost"
 
 
 # --------------------------------------------------------------------------- lock + resume, through the CLI
@@ -332,14 +335,11 @@ def test_killed_run_resumes_without_repeating_steps_and_runs_exclude_each_other(
     cmd = _cli(cluster, tmp_path, str(book), "--var", f"topic={topic}", "--audit-file", str(audit_path))
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if audit_path.exists() and any(r["index"] == 2 and r["event"] == "started" for r in audit(audit_path)):
-                break
+        def sleeping() -> bool:
             assert first.poll() is None, first.communicate()
-            time.sleep(0.1)
-        else:
-            pytest.fail("the first run never reached its sleep step")
+            return audit_path.exists() and any(r["index"] == 2 and r["event"] == "started" for r in audit(audit_path))
+
+        wait_until(sleeping, 120, "the first run to reach its sleep step", interval=0.1)
 
         # a second run on the same cluster is refused at once, naming the holder
         other = pbs.parse("name: other\nsteps:\n  - name: h\n    action: check_health\n", "other.yaml")

@@ -1,14 +1,16 @@
-"""Pure parts of the playbook actions and BrokerControl: assignment planning, schemas, shell templates."""
+"""Pure parts of the playbook actions and BrokerControl: schemas, confirmation, shell templates.
+
+The replica planning the actions use is tested with the other placement rules in
+test_ops_failover_rules.py (one planner: ops/placement.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from kafkaops.errors import ConfigError
-from kafkaops.ops.actions import ACTIONS, ActionContext, ActionError, checkpoint_id, confirm, plan_balanced, plan_off_broker
+from kafkaops.ops.actions import ACTIONS, ActionContext, ActionError, checkpoint_id, confirm
 from kafkaops.ops.brokers import BrokerControlError, DockerBrokerControl, ShellBrokerControl, load_config
 
 
@@ -25,44 +27,6 @@ def test_the_issue_actions_are_registered_with_schemas() -> None:
     assert ACTIONS["reset_offsets"].args["to"].type.choices == ("earliest", "latest", "timestamp", "checkpoint")
 
 
-def test_plan_off_broker_keeps_rf_and_spreads() -> None:
-    current = {("t", p): [1 + p % 4, 1 + (p + 1) % 4, 1 + (p + 2) % 4] for p in range(8)}
-    target = plan_off_broker(current, 4, [1, 2, 3, 4])
-    for tp, replicas in target.items():
-        assert 4 not in replicas
-        assert len(set(replicas)) == 3
-        kept = [b for b in current[tp] if b != 4]
-        assert all(b in replicas for b in kept), "replicas that were fine stay"
-    load = Counter(b for r in target.values() for b in r)
-    assert max(load.values()) - min(load.values()) <= 1
-
-
-def test_plan_off_broker_needs_a_spare() -> None:
-    with pytest.raises(ActionError, match="no live broker left to take broker 3's replica"):
-        plan_off_broker({("t", 0): [1, 2, 3]}, 3, [1, 2, 3])
-
-
-def test_plan_balanced_spreads_onto_a_new_broker() -> None:
-    current = {("t", p): [1 + p % 3, 1 + (p + 1) % 3, 1 + (p + 2) % 3] for p in range(8)}
-    target = plan_balanced(current, [1, 2, 3, 4])
-    load = Counter(b for r in target.values() for b in r)
-    leaders = Counter(r[0] for r in target.values())
-    assert set(load) == {1, 2, 3, 4}
-    assert max(load.values()) - min(load.values()) <= 1
-    assert max(leaders.values()) - min(leaders.values()) <= 1
-    assert all(len(set(r)) == 3 for r in target.values())
-    moved = sum(len(set(target[tp]) - set(current[tp])) for tp in current)
-    assert moved == 6, "the minimum: 24 replicas, broker 4 needs its 6"
-    already = plan_balanced(target, [1, 2, 3, 4])
-    assert already == target
-
-
-def test_plan_balanced_replaces_dead_brokers() -> None:
-    current = {("t", 0): [5, 1, 2], ("t", 1): [1, 2, 5]}
-    target = plan_balanced(current, [1, 2, 3])
-    assert all(5 not in r and len(set(r)) == 3 for r in target.values())
-
-
 def test_confirm_callback_and_yes() -> None:
     asked: list[str] = []
     ctx = ActionContext("unused:1", confirm=lambda m: asked.append(m) or True)
@@ -73,6 +37,18 @@ def test_confirm_callback_and_yes() -> None:
     assert confirm(ActionContext("unused:1", assume_yes=True), message="go?") == "confirmed by --yes"
     with pytest.raises(ActionError, match="run interactively or with --yes"):
         confirm(ActionContext("unused:1"), message="go?")
+
+
+def test_context_takes_a_profile_or_a_bootstrap_string() -> None:
+    from kafkaops.config import ClusterProfile
+
+    profile = ClusterProfile("h1:9092,h2:9092", name="prod")
+    assert ActionContext(profile).profile is profile
+    assert ActionContext("h3:9092").profile.bootstrap_servers == "h3:9092"
+    with pytest.raises(ActionError, match="no broker control configured"):
+        ActionContext("h3:9092").broker_control()
+    ctl = DockerBrokerControl()
+    assert ActionContext("h3:9092", ctl).broker_control() is ctl
 
 
 def test_checkpoint_ids() -> None:
