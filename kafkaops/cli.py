@@ -744,7 +744,7 @@ def monitor(
     bs, zk_connect, zk_hosts = _monitor_sources(bootstrap, zookeeper)
     if auto_failover and not bs:
         raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")
-    mon = ReplicaMonitor(bs, zk_connect, poll_interval=poll_interval).start(timeout=connect_timeout)
+    mon = ReplicaMonitor(bs, zk_connect=zk_connect, poll_interval=poll_interval).start(timeout=connect_timeout)
     if once:
         try:
             health = mon.snapshot()

@@ -34,8 +34,8 @@ def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_chan
 ) -> None:
     cluster = cluster_factory(brokers=4)
     topic = fresh_topic_factory(cluster)(partitions=8, replication_factor=3, prefix="fo")
-    m1 = ReplicaMonitor(cluster.bootstrap_servers, cluster.zk_connect).start()
-    m2 = ReplicaMonitor(cluster.bootstrap_servers, cluster.zk_connect).start()
+    m1 = ReplicaMonitor(cluster.bootstrap_servers, zk_connect=cluster.zk_connect).start()
+    m2 = ReplicaMonitor(cluster.bootstrap_servers, zk_connect=cluster.zk_connect).start()
     l1 = MonitorLeadership(cluster.zk_hosts, "monitor-1").start()
     assert l1.wait(30)
     l2 = MonitorLeadership(cluster.zk_hosts, "monitor-2").start()
