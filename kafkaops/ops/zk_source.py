@@ -96,9 +96,9 @@ class ZooKeeperSource:
                 )
             self._disconnected = not self.coordinator.writable
             self.coordinator.add_listener(self._on_state)
-            ChildrenWatch(client, ids, self._on_ids)
+            ChildrenWatch(client, ids, self._children_callback(self._brokers))
             DataWatch(client, self._path("controller"), self._on_controller)
-            ChildrenWatch(client, self._path("brokers", "topics"), self._on_topics)
+            ChildrenWatch(client, self._path("brokers", "topics"), self._children_callback(self._topics_changed))
         except (KazooException, CoordinatorError) as exc:
             raise ZooKeeperSourceError(f"cannot read {ids} in ZooKeeper at {self.coordinator.hosts}: {exc!r}") from None
         # the topic watches are set up on the worker thread; ready once that work is done
@@ -170,11 +170,15 @@ class ZooKeeperSource:
             return None
 
     # ------------------------------------------------------------------ brokers and controller
-    def _on_ids(self, children: list[str]) -> bool | None:
-        if self._stopped.is_set():
-            return False
-        self._sink.put(lambda: self._brokers(children))
-        return None
+    def _children_callback(self, task: Callable[[list[str]], list[Facts]]) -> Callable[[list[str]], bool | None]:
+        """A ChildrenWatch callback (kazoo's thread) that queues ``task(children)`` for the worker."""
+        def on_children(children: list[str]) -> bool | None:
+            if self._stopped.is_set():
+                return False
+            self._sink.put(lambda: task(children))
+            return None
+
+        return on_children
 
     def _brokers(self, children: list[str]) -> list[Facts]:
         ids = self._read_ids(children)
@@ -204,12 +208,6 @@ class ZooKeeperSource:
         return None
 
     # ------------------------------------------------------------------ topics and partitions
-    def _on_topics(self, children: list[str]) -> bool | None:
-        if self._stopped.is_set():
-            return False
-        self._sink.put(lambda: self._topics_changed(children))
-        return None
-
     def _topics_changed(self, children: list[str]) -> list[Facts]:
         now = set(children)
         for topic in sorted(now - self._topics):
