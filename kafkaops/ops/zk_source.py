@@ -94,8 +94,9 @@ class ZooKeeperSource:
                 raise ZooKeeperSourceError(
                     f"no {ids} in ZooKeeper at {self.coordinator.hosts}: is {self.kafka_chroot!r} the brokers' chroot?"
                 )
-            self._disconnected = not self.coordinator.writable
             self.coordinator.add_listener(self._on_state)
+            if not self.coordinator.writable:  # the shared session is suspended right now
+                self._on_state("SUSPENDED")
             ChildrenWatch(client, ids, self._children_callback(self._brokers))
             DataWatch(client, self._path("controller"), self._on_controller)
             ChildrenWatch(client, self._path("brokers", "topics"), self._children_callback(self._topics_changed))
