@@ -138,7 +138,6 @@ class ZooKeeperSource:
         try:
             ids = self._read_ids(self.coordinator.retry(client.get_children, self._path("brokers", "ids")))
             facts += self._addresses(ids - self._live)
-            self._live = ids
             facts.append((("controller",), parse_controller(self._get(self._path("controller")))))
             for topic in sorted(self._topics):
                 data = self._get(self._path("brokers", "topics", topic))
@@ -156,6 +155,7 @@ class ZooKeeperSource:
             timer.daemon = True
             timer.start()
             return []
+        self._live = ids
         log.info("replica monitor: ZooKeeper session back; view re-read")
         return [Facts(ZOOKEEPER, facts, live_brokers=frozenset(ids), connected=True)]
 
