@@ -27,15 +27,12 @@ rules decide which source may change what, so that each real change shows once:
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kafkaops.ops.health import DEFAULT_MIN_ISR, Address, ClusterHealth, build_health
-
-log = logging.getLogger(__name__)
 
 ZOOKEEPER = "zookeeper"
 ADMIN = "admin"
