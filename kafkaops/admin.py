@@ -1,4 +1,4 @@
-"""Small Admin API helpers shared by the CLI, ops and tests: topics and a status view.
+"""Small Admin API helpers shared by the CLI, ops and tests: clients and topic creation.
 
 Built on confluent-kafka's AdminClient; every call has a timeout and turns broker
 errors into KafkaopsError with the topic or broker named.
@@ -7,9 +7,7 @@ errors into KafkaopsError with the topic or broker named.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -18,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
+from kafkaops.waits import Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -70,89 +69,20 @@ def wait_for_leaders(
     broker right after creation can still be told the topic has no partitions. Each broker
     is asked by a client bootstrapped on it alone (its first request goes there).
     """
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
 
     def ready(client: AdminClient) -> bool:
-        md = client.list_topics(topic=topic, timeout=max(1.0, deadline - time.monotonic())).topics.get(topic)
+        md = client.list_topics(topic=topic, timeout=deadline.remaining(floor=1.0)).topics.get(topic)
         return (
             md is not None and md.error is None and len(md.partitions) >= partitions
             and all(p.leader >= 0 for p in md.partitions.values())
         )
 
     def wait(check: Callable[[], bool], where: str) -> None:
-        while not check():
-            if time.monotonic() > deadline:
-                raise AdminError(f"topic {topic}: partitions have no leader {where} after {timeout:.0f}s")
-            time.sleep(0.1)
+        wait_until(check, deadline.remaining(), f"topic {topic}'s partitions to have leaders {where}",
+                   interval=0.1, error=AdminError)
 
     wait(lambda: ready(admin), "in metadata")
     for broker in admin.list_topics(timeout=timeout).brokers.values():
         one = f"{broker.host}:{broker.port}"
         wait(lambda: ready(admin_client(profile.with_bootstrap(one) if profile else one)), f"on broker {broker.id}")
-
-
-@dataclass
-class BrokerStatus:
-    id: int
-    host: str
-    port: int
-    alive: bool
-
-
-@dataclass
-class PartitionCounts:
-    total: int = 0
-    under_replicated: int = 0
-    offline: int = 0
-
-
-@dataclass
-class ClusterStatus:
-    """What `kafkaops status` shows: brokers, controller, topics and partition health."""
-
-    brokers: list[BrokerStatus]
-    controller_id: int | None
-    topics: int
-    partitions: PartitionCounts = field(default_factory=PartitionCounts)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def cluster_status(
-    bootstrap_servers: str,
-    expected: dict[int, tuple[str, int]] | None = None,
-    *,
-    timeout: float = 10.0,
-) -> ClusterStatus:
-    """Read cluster metadata; ``expected`` ({id: (host, port)}) adds brokers that are gone.
-
-    A broker is alive when it is in the controller's metadata (registered in
-    ZooKeeper). Partitions count as under-replicated when the ISR is smaller than
-    the replica set, offline when they have no leader.
-    """
-    admin = admin_client(bootstrap_servers)
-    try:
-        md = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise AdminError(f"cannot read metadata from {bootstrap_servers}: {exc.args[0].str()}") from None
-    live = {b.id: (b.host or "", b.port) for b in md.brokers.values()}
-    known = dict(expected or {})
-    known.update(live)
-    brokers = [BrokerStatus(i, h, p, i in live) for i, (h, p) in sorted(known.items())]
-    counts = PartitionCounts()
-    topics = 0
-    for t in md.topics.values():
-        topics += 1
-        for p in t.partitions.values():
-            counts.total += 1
-            if p.leader < 0:
-                counts.offline += 1
-            if len(p.isrs) < len(p.replicas):
-                counts.under_replicated += 1
-    return ClusterStatus(
-        brokers=brokers,
-        controller_id=md.controller_id if md.controller_id >= 0 else None,
-        topics=topics,
-        partitions=counts,
-    )

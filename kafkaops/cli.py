@@ -116,30 +116,29 @@ def status(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Brokers, controller, topics, and partitions under-replicated or offline."""
-    from kafkaops.admin import cluster_status
+    from kafkaops.ops.health import cluster_health
 
-    expected: dict[int, tuple[str, int]] = {}
+    expected: dict[int, tuple[str | None, int | None]] = {}
     local = None
     if bootstrap is None:
         local = _local_cluster()
         bootstrap = local.bootstrap_servers
         expected = {b.id: ("127.0.0.1", b.port) for b in local.brokers}
-    st = cluster_status(bootstrap, expected)
+    st = cluster_health(bootstrap, known_brokers=expected)
     if local is not None:  # a stopped or paused local broker is not alive, whatever metadata says
-        for b in st.brokers:
-            if b.id in expected and not local.broker(b.id).alive:
-                b.alive = False
+        st = st.with_dead(b for b in expected if not local.broker(b).alive)
     if as_json:
         out.print_json(json.dumps(st.to_json()))
         return
-    table = Table(title=f"controller: {st.controller_id}   topics: {st.topics}")
+    table = Table(title=f"controller: {st.controller_id}   topics: {len(st.topics)}")
     for col in ("broker", "host", "port", "alive"):
         table.add_column(col)
-    for b in st.brokers:
-        table.add_row(str(b.id), b.host, str(b.port), "[green]yes" if b.alive else "[red]no")
+    for b in st.brokers.values():
+        table.add_row(str(b.id), b.host or "-", str(b.port or "-"), "[green]yes" if b.alive else "[red]no")
     out.print(table)
-    p = st.partitions
-    out.print(f"partitions: {p.total} total, {p.under_replicated} under-replicated, {p.offline} offline")
+    p = st.counts
+    out.print(f"partitions: {p.total} total, {p.under_replicated} under-replicated, {p.under_min_isr} under min ISR, "
+              f"{p.offline} offline")
 
 
 def _broker_action(action: str, broker_id: int) -> None:
@@ -746,7 +745,7 @@ def monitor(
     bs, zk_connect, zk_hosts = _monitor_sources(bootstrap, zookeeper)
     if auto_failover and not bs:
         raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")
-    mon = ReplicaMonitor(bs, zk_connect, poll_interval=poll_interval).start(timeout=connect_timeout)
+    mon = ReplicaMonitor(bs, zk_connect=zk_connect, poll_interval=poll_interval).start(timeout=connect_timeout)
     if once:
         try:
             health = mon.snapshot()

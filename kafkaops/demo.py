@@ -204,7 +204,7 @@ def monitor_steps(cluster: LocalCluster, timeout: float = 120.0) -> Iterator[Ste
     bootstrap = cluster.bootstrap_servers
     topic = f"demo-mon-{uuid.uuid4().hex[:6]}"
     create_topic(bootstrap, topic, partitions=3, replication_factor=min(3, len(cluster.brokers)))
-    mon = ReplicaMonitor(bootstrap, cluster.zk_connect).start()
+    mon = ReplicaMonitor(bootstrap, zk_connect=cluster.zk_connect).start()
     seen: list[Event] = []
     mon.subscribe(seen.append)
     policy = FailoverPolicy(mon, bootstrap, grace=3600).start()  # elects preferred leaders on return

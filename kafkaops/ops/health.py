@@ -1,9 +1,9 @@
-"""ClusterHealth: one snapshot of brokers, controller and partition replication.
+"""ClusterHealth: the one snapshot of brokers, controller and partition replication.
 
 A pure, immutable model (what the ReplicaMonitor keeps up to date and diffs into
-events) plus :func:`cluster_health`, which computes one snapshot straight from
-Admin API metadata, for callers that need a single look (playbook health gates,
-``kafkaops monitor --once``).
+events, what the failover policy and playbook gates judge, what ``kafkaops status``
+renders) plus :func:`cluster_health`, which computes one snapshot straight from
+Admin API metadata for callers that need a single look.
 
 A partition is *under-replicated* when its ISR is smaller than its replica set,
 *under min ISR* when its ISR is smaller than the topic's ``min.insync.replicas``
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -24,10 +24,11 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # t
 
 from kafkaops.admin import AdminError, admin_client
 from kafkaops.config import ClusterProfile, as_profile
+from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
 
-TP = tuple[str, int]
+Address = tuple[str | None, int | None]
 DEFAULT_MIN_ISR = 1
 """Kafka's own default for ``min.insync.replicas`` when a topic's value is unknown."""
 
@@ -139,6 +140,17 @@ class ClusterHealth:
         return frozenset(b.id for b in self.brokers.values() if not b.alive)
 
     @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(topic for topic, _ in self.partitions)
+
+    def with_dead(self, broker_ids: Iterable[int]) -> ClusterHealth:
+        """The same snapshot with ``broker_ids`` marked not alive (e.g. local brokers known to be
+        stopped or paused, which metadata still lists until their ZooKeeper session ends)."""
+        dead = set(broker_ids)
+        brokers = {i: replace(b, alive=False) if i in dead else b for i, b in self.brokers.items()}
+        return replace(self, brokers=brokers)
+
+    @property
     def counts(self) -> PartitionCounts:
         ps = list(self.partitions.values())
         return PartitionCounts(
@@ -161,6 +173,7 @@ class ClusterHealth:
         doc: dict[str, Any] = {
             "timestamp": self.timestamp,
             "controller_id": self.controller_id,
+            "topics": len(self.topics),
             "brokers": [
                 {"id": b.id, "alive": b.alive, "host": b.host, "port": b.port}
                 for _, b in sorted(self.brokers.items())
@@ -174,13 +187,13 @@ class ClusterHealth:
 
 
 def build_health(
-    live: Mapping[int, tuple[str | None, int | None]],
+    live: Mapping[int, Address],
     controller_id: int | None,
     partitions: Iterable[tuple[str, int, int, Iterable[int], Iterable[int]]],
     min_isr: Mapping[str, int] | None = None,
     known_brokers: Iterable[int] = (),
     timestamp: float | None = None,
-    addresses: Mapping[int, tuple[str | None, int | None]] | None = None,
+    addresses: Mapping[int, Address] | None = None,
 ) -> ClusterHealth:
     """Assemble a ClusterHealth from raw facts.
 
@@ -230,22 +243,24 @@ def topic_min_isr(admin: AdminClient, topics: Iterable[str], timeout: float = 10
 def cluster_health(
     cluster: ClusterProfile | str,
     *,
-    known_brokers: Iterable[int] = (),
+    known_brokers: Iterable[int] | Mapping[int, Address] = (),
     timeout: float = 10.0,
     admin: AdminClient | None = None,
     min_isr: Mapping[str, int] | None = None,
 ) -> ClusterHealth:
     """One ClusterHealth snapshot from Admin API metadata (works in any cluster mode).
 
-    ``known_brokers`` adds brokers that should exist (they show as dead when they
-    are not in metadata). ``min_isr`` skips the describe-configs round trip for
-    the topics it covers. Raises AdminError when no broker answers.
+    ``known_brokers`` adds brokers that should exist (they show as dead when they are
+    not in metadata); a mapping ``{id: (host, port)}`` also gives their addresses.
+    ``min_isr`` skips the describe-configs round trip for the topics it covers.
+    Raises AdminError when no broker answers within ``timeout`` seconds.
     """
-    admin = admin or admin_client(cluster)
+    profile = as_profile(cluster)
+    admin = admin or admin_client(profile)
     try:
         md = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        raise AdminError(f"cannot read metadata from {as_profile(cluster).bootstrap_servers}: {exc.args[0].str()}") from None
+        raise AdminError(f"cannot read metadata from {profile.bootstrap_servers}: {exc.args[0].str()}") from None
     mins = dict(min_isr or {})
     missing = [t for t in md.topics if t not in mins]
     if missing:
@@ -262,4 +277,5 @@ def cluster_health(
         rows,
         mins,
         known_brokers,
+        addresses=known_brokers if isinstance(known_brokers, Mapping) else None,
     )

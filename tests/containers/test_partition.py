@@ -42,7 +42,7 @@ def test_partitioned_broker_is_reported_and_no_acked_record_is_lost(partition_cl
     topic = f"part-{uuid.uuid4().hex[:8]}"
     create_topic(c.bootstrap_servers, topic, 3, 3)
     events: list[Event] = []
-    monitor = ReplicaMonitor(c.bootstrap_servers, c.zk_connect).start(timeout=60)
+    monitor = ReplicaMonitor(c.bootstrap_servers, zk_connect=c.zk_connect).start(timeout=60)
     monitor.subscribe(events.append)
     writer = Writer(c.bootstrap_servers, topic)
     victim = next(b.id for b in reversed(c.brokers) if b.id != c.controller_id())

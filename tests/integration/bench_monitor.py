@@ -52,7 +52,7 @@ def summary(xs: list[float]) -> dict[str, float]:
 def detection(kills: int) -> dict[str, Any]:
     with LocalCluster(tempfile.mkdtemp(prefix="bench-mon-"), brokers=3) as cluster:
         create_topic(cluster.bootstrap_servers, "bench", 6, 3)
-        both = ReplicaMonitor(cluster.bootstrap_servers, cluster.zk_connect).start()
+        both = ReplicaMonitor(cluster.profile).start()
         admin = ReplicaMonitor(cluster.bootstrap_servers, poll_interval=1.0).start()
         d_both, d_admin = FirstDown(), FirstDown()
         both.subscribe(d_both)
@@ -86,7 +86,7 @@ def failover(runs: int, grace: float) -> dict[str, Any]:
     phases: list[dict[str, float]] = []
     with LocalCluster(tempfile.mkdtemp(prefix="bench-fo-"), brokers=4) as cluster:
         create_topic(cluster.bootstrap_servers, "bench", 12, 3)
-        mon = ReplicaMonitor(cluster.bootstrap_servers, cluster.zk_connect).start()
+        mon = ReplicaMonitor(cluster.profile).start()
         downs = FirstDown()
         mon.subscribe(downs)
         policy = FailoverPolicy(mon, cluster.bootstrap_servers, grace=grace).start()

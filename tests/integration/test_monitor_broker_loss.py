@@ -2,9 +2,10 @@
 
 One cluster of the test's own (destructive). Three observers watch the same
 incident: a monitor with both sources (ZooKeeper + Admin API), an Admin-only
-monitor (the mode-agnostic source) and the `kafkaops monitor --events` CLI. A
-FailoverPolicy with a long grace period runs on the first monitor: it must not
-move replicas, but must restore preferred leaders once the broker is back.
+monitor (the mode-agnostic source) and the `kafkaops monitor --events` CLI. Each
+reports each change exactly once. A FailoverPolicy with a long grace period runs on
+the first monitor: it must not move replicas, but must restore preferred leaders
+once the broker is back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +27,8 @@ from kafkaops.ops.events import BrokerDown, BrokerUp, Event, IsrExpanded, Recove
 from kafkaops.ops.failover import FailoverPolicy
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.testing.waits import wait_until
+from kafkaops.waits import Deadline
 
 # SIGKILL -> BrokerDown is bounded by ZooKeeper's session timeout (6 s here) plus up to one
 # ZooKeeper tick for the expiry (0.5 s) and the watch round trip; the issue allows + 1 s.
@@ -43,40 +47,53 @@ class Collector:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        with self.cond:
+        with self.lock:
             self.events.append(event)
-            self.cond.notify_all()
 
     def wait(self, pred: Callable[[list[Event]], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not pred(self.events):
-                left = deadline - time.monotonic()
-                assert left > 0, f"timed out waiting for {what}; events: {[e.describe() for e in self.events]}"
-                self.cond.wait(left)
+        try:
+            wait_until(lambda: pred(self.of(Event)), timeout, what, interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; events: {[e.describe() for e in self.of(Event)]}") from None
 
     def of(self, kind: type[E], **match: Any) -> list[E]:
-        with self.cond:
+        with self.lock:
             return [e for e in self.events if isinstance(e, kind) and all(getattr(e, k) == v for k, v in match.items())]
 
 
-def assert_alternating(events: list[Event], broker: int, topic: str) -> None:
-    """BrokerDown/BrokerUp of ``broker`` and UnderReplicated/Recovered of each partition of
-    ``topic`` alternate, starting with the "down" event: no change is reported twice."""
-    per_subject: dict[Any, list[str]] = {}
-    for e in events:
-        if e.type in ("BrokerDown", "BrokerUp") and getattr(e, "broker", None) == broker:
-            per_subject.setdefault(("broker", broker), []).append(e.type)
-        elif e.type in ("UnderReplicated", "Recovered") and getattr(e, "topic", None) == topic:
-            per_subject.setdefault(("partition", getattr(e, "partition")), []).append(e.type)
-    assert per_subject, "no events"
-    for subject, seq in per_subject.items():
-        first = "BrokerDown" if subject[0] == "broker" else "UnderReplicated"
-        assert seq[0] == first and all(a != b for a, b in zip(seq, seq[1:])), (subject, seq)
-        assert len(seq) >= 2, (subject, seq)
+def assert_each_change_once(events: list[dict[str, Any]], victim: int, topic: str, parts: set[int]) -> None:
+    """Exactly one BrokerDown and one BrokerUp (of the victim, of no other broker), and per
+    partition of ``topic`` exactly one UnderReplicated and one Recovered: whichever source
+    saw a change first, the observer reports it once."""
+    counts = Counter((e["type"], e.get("broker"), e.get("partition")) for e in events if e.get("topic", topic) == topic)
+    wanted: dict[tuple[str, int | None, int | None], int] = {("BrokerDown", victim, None): 1, ("BrokerUp", victim, None): 1}
+    wanted |= {(kind, None, p): 1 for p in parts for kind in ("UnderReplicated", "Recovered")}
+    got = {k: n for k, n in counts.items() if k[0] in ("BrokerDown", "BrokerUp", "UnderReplicated", "Recovered")}
+    assert got == wanted, [f"{e['type']} {e.get('broker', '')}{e.get('topic', '')}[{e.get('partition', '')}] ({e.get('source')})"
+                           for e in events]
+
+
+def cli_events(path: Path) -> list[dict[str, Any]]:
+    """The complete JSON lines the CLI has written so far."""
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
+
+
+def wait_for_cli_monitor(new_topic: TopicFactory, events_out: Path, timeout: float = 120.0) -> None:
+    """The CLI's monitor is up once it reports a topic created after its start: a canary
+    whose partition has fewer replicas than its min.insync.replicas (UnderMinIsr)."""
+    deadline = Deadline(timeout)
+    while True:
+        canary = new_topic(partitions=1, replication_factor=3, config={"min.insync.replicas": "4"}, prefix="canary")
+        try:
+            wait_until(lambda: any(e["type"] == "UnderMinIsr" and e.get("topic") == canary for e in cli_events(events_out)),
+                       5, f"the CLI's UnderMinIsr for {canary}")
+            return
+        except AssertionError:
+            assert not deadline.expired, f"the CLI's monitor reported no canary topic in {timeout:.0f}s"
 
 
 def _cli(*args: str) -> list[str]:
@@ -87,8 +104,9 @@ def test_broker_kill_and_restart_seen_once_by_each_monitor(
     fresh_kafka_cluster: LocalCluster, fresh_topic_factory: Callable[[LocalCluster], TopicFactory], tmp_path: Path
 ) -> None:
     cluster = fresh_kafka_cluster
-    topic = fresh_topic_factory(cluster)(partitions=3, replication_factor=3, prefix="mon")
-    both = ReplicaMonitor(cluster.bootstrap_servers, cluster.zk_connect).start()
+    new_topic = fresh_topic_factory(cluster)
+    topic = new_topic(partitions=3, replication_factor=3, prefix="mon")
+    both = ReplicaMonitor(cluster.profile).start()  # the ZooKeeper source on the shared session
     admin_only = ReplicaMonitor(cluster.bootstrap_servers, poll_interval=0.5).start()
     seen_both, seen_admin = Collector(), Collector()
     both.subscribe(seen_both)
@@ -111,7 +129,7 @@ def test_broker_kill_and_restart_seen_once_by_each_monitor(
         assert victim_parts == {0, 1, 2}  # RF 3 on 3 brokers
         preferred_of_victim = [p.partition for p in health.partitions.values() if p.topic == topic and p.preferred_leader == victim]
         assert len(preferred_of_victim) == 1
-        time.sleep(3)  # let the CLI's monitor start (it loads its first view)
+        wait_for_cli_monitor(new_topic, events_out)
 
         killed_at = time.time()
         cluster.kill_broker(victim)
@@ -149,21 +167,28 @@ def test_broker_kill_and_restart_seen_once_by_each_monitor(
         seen_both.wait(recovered, 120, "Recovered for the victim's partitions")
         seen_admin.wait(recovered, 60, "admin-only monitor: Recovered")
         for seen in (seen_both, seen_admin):
-            assert victim in [e.broker for e in seen.of(BrokerUp)]
             assert {e.partition for e in seen.of(IsrExpanded, topic=topic) if victim in e.added} == victim_parts
-            # no duplicates, whichever source saw a change first: per subject, "down" and "up"
-            # events alternate (a real second flap would show as down, up, down, up)
-            assert_alternating(seen.events, victim, topic)
+        wait_until(
+            lambda: {e["partition"] for e in cli_events(events_out) if e["type"] == "Recovered" and e.get("topic") == topic}
+            == victim_parts,
+            60,
+            "the CLI's Recovered events",
+        )
         # the policy restores the returned broker's preferred leadership, and moved nothing
         both.wait_for(lambda h: h.partitions[(topic, preferred_of_victim[0])].leader == victim, 60)
         wanted = f"{topic}[{preferred_of_victim[0]}]"
-        deadline = time.monotonic() + 30  # the action is recorded when the election call returns
-        while not any(a.ok and wanted in a.details.get("partitions", []) for a in policy.actions):
-            assert time.monotonic() < deadline, [a.to_json() for a in policy.actions]
-            time.sleep(0.2)
+        wait_until(  # the action is recorded when the election call returns
+            lambda: any(a.ok and wanted in a.details.get("partitions", []) for a in policy.actions),
+            30,
+            f"the recorded election of {wanted}",
+        )
         assert {a.what for a in policy.actions} == {"elect_preferred_leaders"}
         assert all(f"broker {victim} is back" in a.why for a in policy.actions)
         both.wait_for(lambda h: h.counts.preferred_leader_imbalance == 0, 60)  # __consumer_offsets too
+        for seen in (seen_both, seen_admin):
+            assert_each_change_once([e.to_json() for e in seen.of(Event)], victim, topic, victim_parts)
+        shared = both.coordinator
+        assert shared is not None and shared.started
     finally:
         policy.stop()
         both.stop()
@@ -175,9 +200,8 @@ def test_broker_kill_and_restart_seen_once_by_each_monitor(
         except subprocess.TimeoutExpired:
             cli.kill()
             raise
+    assert not shared.started  # the monitor released the shared session it took (no one else held it)
     assert rc == 0, cli.stderr.read().decode() if cli.stderr else rc
-    lines = [json.loads(line) for line in events_out.read_text().splitlines() if line.strip()]
-    downs = [e for e in lines if e["type"] == "BrokerDown"]
-    assert [e["broker"] for e in downs] == [victim] and all(isinstance(e["timestamp"], float) for e in lines)
-    assert {e["partition"] for e in lines if e["type"] == "UnderReplicated" and e["topic"] == topic} == victim_parts
-    assert any(e["type"] == "BrokerUp" and e["broker"] == victim for e in lines)
+    lines = cli_events(events_out)
+    assert all(isinstance(e["timestamp"], float) for e in lines)
+    assert_each_change_once(lines, victim, topic, victim_parts)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
+
+from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops.health import cluster_health
-from kafkaops.ops.monitor import ReplicaMonitor
+from kafkaops.ops.monitor import MonitorError, ReplicaMonitor
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.testing.waits import wait_until
 
 
 def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
     strict = kafka_topic(partitions=2, replication_factor=3, config={"min.insync.replicas": "3"}, prefix="mon-strict")
-    with ReplicaMonitor(kafka_cluster.bootstrap_servers, kafka_cluster.zk_connect) as mon, ReplicaMonitor(
+    with ReplicaMonitor(kafka_cluster.bootstrap_servers, zk_connect=kafka_cluster.zk_connect) as mon, ReplicaMonitor(
         kafka_cluster.bootstrap_servers, poll_interval=0.5
     ) as admin_only:
         events = mon.events()
@@ -24,7 +28,7 @@ def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kaf
             )
             assert h.live_brokers == {1, 2, 3} and h.controller_id in {1, 2, 3}
             assert all(p.healthy for p in h.partitions.values() if p.topic in (plain, strict))
-        snap = cluster_health(kafka_cluster.bootstrap_servers)
+        snap = cluster_health(kafka_cluster.profile)
         watched = mon.snapshot()
         for tp in [(plain, p) for p in range(4)] + [(strict, p) for p in range(2)]:
             a, b = snap.partitions[tp], watched.partitions[tp]
@@ -36,3 +40,26 @@ def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kaf
                 mine.append(e)
         assert mine == []
     assert events.closed or events.get(timeout=5.0) is None  # the stream ends with the monitor
+
+
+def test_monitor_on_a_coordinator_it_does_not_own(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
+    with Coordinator(kafka_cluster.profile) as coord:
+        client = coord.client
+        mon = ReplicaMonitor(kafka_cluster.bootstrap_servers, coordinator=coord).start()
+        try:
+            assert mon.zk_connect == kafka_cluster.zk_connect and mon.zookeeper_connected
+            before = mon.snapshot()
+            assert before.live_brokers == {1, 2, 3} and before.controller_id in {1, 2, 3}
+        finally:
+            mon.stop()
+        # the session outlives the monitor: still usable, and the monitor's watches end at their next event
+        assert coord.started and client.exists("/") is not None
+        listeners = len(client.state_listeners)
+        kafka_topic(partitions=1, replication_factor=1, prefix="mon-after-stop")  # fires the topics watch
+        wait_until(lambda: len(client.state_listeners) < listeners, 30, "the stopped monitor's topics watch to end")
+        assert mon.snapshot() is before  # a stopped monitor's model does not move
+
+
+def test_wrong_chroot_is_a_clear_error(kafka_cluster: LocalCluster) -> None:
+    with pytest.raises(MonitorError, match="no /nowhere/brokers/ids in ZooKeeper .*brokers' chroot"):
+        ReplicaMonitor(zk_connect=kafka_cluster.zk_hosts + "/nowhere").start(timeout=30)

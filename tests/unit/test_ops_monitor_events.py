@@ -16,7 +16,7 @@ from kafkaops.ops.events import (
     UnderReplicated,
     diff_health,
 )
-from kafkaops.ops.health import ClusterHealth, build_health
+from kafkaops.ops.health import BrokerHealth, ClusterHealth, build_health
 
 LIVE3 = {1: ("h", 1), 2: ("h", 2), 3: ("h", 3)}
 
@@ -47,6 +47,17 @@ def test_counts_and_status() -> None:
     doc = h.to_json()
     assert doc["partitions"]["under_replicated"] == 3 and doc["controller_id"] == 1
     assert [b["alive"] for b in doc["brokers"]] == [True, True, False]
+
+
+def test_topics_known_brokers_and_brokers_known_to_be_down() -> None:
+    h = build_health({1: ("h", 1), 2: ("h", 2)}, 1, [("a", 0, 1, [1, 2], [1, 2]), ("b", 0, 2, [2, 1], [1, 2])],
+                     known_brokers={3: ("h", 3)}, addresses={3: ("h", 3)}, timestamp=100.0)
+    assert h.topics == {"a", "b"} and h.to_json()["topics"] == 2
+    assert h.brokers[3] == BrokerHealth(3, False, "h", 3)  # known, not in metadata: dead, with its address
+    stopped = h.with_dead([2])
+    assert stopped.live_brokers == {1} and stopped.dead_brokers == {2, 3}
+    assert stopped.brokers[2] == BrokerHealth(2, False, "h", 2) and stopped.partitions == h.partitions
+    assert h.live_brokers == {1, 2}  # the original is unchanged
 
 
 def test_first_snapshot_has_no_events() -> None:
