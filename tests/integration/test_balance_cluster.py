@@ -17,7 +17,8 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from kafkaops.admin import create_topic
-from kafkaops.bench_balance import Driver, topic_leaders
+from kafkaops.apps.bench.balance_driver import Driver
+from kafkaops.apps.bench.balance_scenarios import topic_leaders
 from kafkaops.clients.partitioners import RoundRobin
 from kafkaops.local.cluster import LocalCluster
 

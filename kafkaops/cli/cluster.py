@@ -1,0 +1,151 @@
+"""`kafkaops fetch | up | down | status` and `kafkaops broker kill|stop|start|pause|resume`.
+
+`up` starts a local cluster and writes its profile (``$KAFKAOPS_HOME/cluster/profile.yaml``),
+which every other command uses when given no ``--profile`` and no ``-b``. `status` works
+on any cluster; the broker commands control the local cluster's processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from kafkaops.cli.common import BootstrapOpt, ProfileOpt, Target, cluster_dir, err, local_cluster, out
+from kafkaops.config import Settings
+from kafkaops.errors import ClusterError, NoClusterError
+
+if TYPE_CHECKING:
+    from kafkaops.local.cluster import LocalCluster
+    from kafkaops.ops.health import ClusterHealth
+
+broker_app = typer.Typer(help="Control one broker of the local cluster.", no_args_is_help=True)
+
+
+def fetch() -> None:
+    """Fetch Apache Kafka's jars from Maven Central into the cache (once)."""
+    from kafkaops.local.distribution import resolve
+
+    t0 = time.monotonic()
+    dist = resolve()
+    out.print(f"Kafka {dist.version}: {dist.libs} ({time.monotonic() - t0:.1f}s)")
+
+
+def up(
+    brokers: Annotated[int, typer.Option(help="number of Kafka brokers")] = 3,
+    zookeepers: Annotated[int, typer.Option(help="ZooKeeper nodes: 1, 3 or 5")] = 1,
+) -> None:
+    """Start ZooKeeper and Kafka brokers as background JVM processes; write their profile."""
+    from kafkaops.local.cluster import LocalCluster
+
+    base = cluster_dir()
+    try:
+        if LocalCluster.attach(base).any_running():
+            raise ClusterError(f"a local cluster is already running in {base}; stop it with `kafkaops down`")
+    except NoClusterError:
+        pass
+    if base.exists():
+        shutil.rmtree(base)
+    t0 = time.monotonic()
+    with err.status("starting ZooKeeper and brokers..."):
+        cluster = LocalCluster(base, brokers=brokers, zookeepers=zookeepers, detached=True).start()
+    profile = cluster.profile.save(Settings.from_env().local_profile)
+    out.print(f"cluster up in {time.monotonic() - t0:.1f}s")
+    out.print(f"bootstrap servers: {cluster.bootstrap_servers}")
+    out.print(f"zookeeper connect: {cluster.zk_connect}")
+    out.print(f"profile: {profile}  (kafkaops status --profile {profile})", highlight=False)
+
+
+def down() -> None:
+    """Stop the local cluster (brokers first, then ZooKeeper) and delete its data."""
+    from kafkaops.local.cluster import LocalCluster
+
+    cluster = LocalCluster.attach(cluster_dir())
+    running = cluster.any_running()
+    if running:
+        cluster.stop()
+    cluster.destroy()
+    out.print("cluster stopped" if running else "no cluster was running; state cleared")
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    profile: ProfileOpt = None,
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Brokers, controller, topics, and partitions under-replicated, under min ISR or offline."""
+    from kafkaops.ops.health import cluster_health
+
+    target = Target(profile, bootstrap)
+    local = local_cluster() if target.is_local else None
+    health = cluster_health(target.cluster(), known_brokers=[b.id for b in local.brokers] if local else ())
+    if local is not None:
+        health = _with_local_processes(health, local)
+    topics = len({topic for topic, _ in health.partitions})
+    if as_json:
+        out.print_json(json.dumps({**health.to_json(), "topics": topics}))
+        return
+    table = Table(title=f"controller: {health.controller_id}   topics: {topics}")
+    for col in ("broker", "host", "port", "alive"):
+        table.add_column(col)
+    for b in health.brokers.values():
+        table.add_row(str(b.id), b.host or "-", str(b.port or "-"), "[green]yes" if b.alive else "[red]no")
+    out.print(table)
+    c = health.counts
+    out.print(f"partitions: {c.total} total, {c.under_replicated} under-replicated, "
+              f"{c.under_min_isr} under min ISR, {c.offline} offline")
+
+
+def _with_local_processes(health: ClusterHealth, local: LocalCluster) -> ClusterHealth:
+    """A stopped or paused local broker is not alive, whatever metadata still says; a
+    broker gone from metadata keeps its local address."""
+    from kafkaops.ops.health import BrokerHealth
+
+    brokers = dict(health.brokers)
+    for node in local.brokers:
+        seen = brokers.get(node.id)
+        alive = seen is not None and seen.alive and node.alive
+        host, port = (seen.host, seen.port) if seen is not None and seen.host else ("127.0.0.1", node.port)
+        brokers[node.id] = BrokerHealth(node.id, alive, host, port)
+    return dataclasses.replace(health, brokers=dict(sorted(brokers.items())))
+
+
+def _broker_action(action: str, broker_id: int) -> None:
+    cluster = local_cluster()
+    getattr(cluster, f"{action}_broker")(broker_id)
+    out.print(f"broker {broker_id}: {action} done")
+
+
+@broker_app.command("kill")
+def broker_kill(broker_id: int) -> None:
+    """SIGKILL a broker (no controlled shutdown)."""
+    _broker_action("kill", broker_id)
+
+
+@broker_app.command("stop")
+def broker_stop(broker_id: int) -> None:
+    """SIGTERM a broker: controlled shutdown."""
+    _broker_action("stop", broker_id)
+
+
+@broker_app.command("start")
+def broker_start(broker_id: int) -> None:
+    """Start a stopped broker again with its id and data; waits until it is registered."""
+    _broker_action("start", broker_id)
+
+
+@broker_app.command("pause")
+def broker_pause(broker_id: int) -> None:
+    """SIGSTOP a broker (a frozen JVM)."""
+    _broker_action("pause", broker_id)
+
+
+@broker_app.command("resume")
+def broker_resume(broker_id: int) -> None:
+    """SIGCONT a paused broker."""
+    _broker_action("resume", broker_id)
