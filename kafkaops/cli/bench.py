@@ -10,18 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import (
-    BootstrapOpt,
-    ProfileOpt,
-    Target,
-    ZkAuthOpt,
-    ZookeeperOpt,
-    ZkRootOpt,
-    coordinator,
-    err,
-    local_cluster,
-    out,
-)
+from kafkaops.cli.common import Target, connection, coordinator, err, local_cluster, out
 from kafkaops.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -60,40 +49,36 @@ def render(report: BenchReport, as_json: bool = False) -> None:
 
 
 @bench_app.command("produce")
+@connection()
 def produce_command(
     records: RecordsOpt = 50_000,
     rounds: RoundsOpt = 3,
     peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: records/5)")] = None,
     as_json: JsonOpt = False,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """TypedProducer (Avro) vs raw confluent_kafka + fastavro vs kafka-python: rates and ratios.
     With ZooKeeper (the profile's, -z, or the local cluster's) the schema is registered first."""
     from kafkaops.apps.bench.clients import bench_produce
 
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     render(bench_produce(cluster, records, rounds, peer_records), as_json)
 
 
 @bench_app.command("consume")
+@connection()
 def consume_command(
     records: Annotated[int, typer.Option("--records", "-n", help="records to read per contestant and round")] = 50_000,
     rounds: RoundsOpt = 3,
     as_json: JsonOpt = False,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """TypedConsumer (Avro) vs raw confluent_kafka consumer + fastavro: rates and ratios."""
     from kafkaops.apps.bench.clients import bench_consume
 
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     render(bench_consume(cluster, records, rounds), as_json)
 
 
@@ -160,20 +145,19 @@ def _render_balance(report: BalanceReport) -> None:
 
 
 @bench_app.command("checkpoint")
+@connection(kafka=False)
 def checkpoint_command(
     rounds: Annotated[int, typer.Option("--rounds", "-n", help="saves (and bare transactions) to time")] = 1000,
     large_mb: Annotated[int, typer.Option(help="large-state size in MB (0: skip; ZooKeeper needs heap for it)")] = 10,
     as_json: JsonOpt = False,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Checkpoint save p50/p99 vs a bare kazoo create+set transaction of the same size, and a
     large state's save + load vs bare chunk writes/reads (interleaved, same session)."""
     from kafkaops.apps.bench.checkpoint import bench_checkpoint
 
-    with coordinator(Target(profile, None, zookeeper, zk_root, zk_auth).coordination()) as coord:
+    with coordinator(target.coordination()) as coord:
         result = bench_checkpoint(coord, rounds=rounds, large_mb=large_mb)
     if as_json:
         out.print_json(json.dumps(result))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import ProfileOpt, Target, ZkAuthOpt, ZookeeperOpt, ZkRootOpt, coordinator, out
+from kafkaops.cli.common import Target, connection, coordinator, out
 
 if TYPE_CHECKING:
     from kafkaops.coord.checkpoints import CheckpointInfo, CheckpointStore
@@ -31,16 +31,15 @@ def checkpoint_store(target: Target) -> Iterator[CheckpointStore]:
 
 
 @checkpoint_app.command("list")
+@connection(kafka=False)
 def checkpoint_list(
     job: Annotated[str | None, typer.Argument(help="job (omit to list jobs)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """The checkpoints of JOB, oldest first (* marks the one the job resumes from)."""
-    with checkpoint_store(Target(profile, None, zookeeper, zk_root, zk_auth)) as store:
+    with checkpoint_store(target) as store:
         if job is None:
             jobs = store.jobs()
         else:
@@ -66,20 +65,19 @@ def checkpoint_list(
 
 
 @checkpoint_app.command("show")
+@connection(kafka=False)
 def checkpoint_show(
     job: Annotated[str, typer.Argument(help="job")],
     checkpoint_id: Annotated[str | None, typer.Argument(help="checkpoint id (default: the job's current one)")] = None,
     state_file: Annotated[Path | None, typer.Option("--state-to", help="write the state bytes to this file ('-' = stdout)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """One checkpoint: offsets per partition, metadata, state size (verified by SHA-256)."""
     from kafkaops.coord.checkpoints import CheckpointNotFoundError
 
-    with checkpoint_store(Target(profile, None, zookeeper, zk_root, zk_auth)) as store:
+    with checkpoint_store(target) as store:
         ckpt = store.get(job, checkpoint_id) if checkpoint_id else store.latest(job)
     if ckpt is None:
         raise CheckpointNotFoundError(f"job {job!r} has no checkpoints")
@@ -106,31 +104,29 @@ def checkpoint_show(
 
 
 @checkpoint_app.command("restore")
+@connection(kafka=False)
 def checkpoint_restore(
     job: Annotated[str, typer.Argument(help="job")],
     checkpoint_id: Annotated[str, typer.Argument(help="the checkpoint the job resumes from")],
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Point JOB at CHECKPOINT_ID; a running instance is fenced and must be restarted."""
-    with checkpoint_store(Target(profile, None, zookeeper, zk_root, zk_auth)) as store:
+    with checkpoint_store(target) as store:
         epoch = store.restore(job, checkpoint_id, owner="kafkaops checkpoint restore")
     out.print(f"job {job} now resumes from {checkpoint_id} (epoch {epoch}; running instances are fenced)", highlight=False)
 
 
 @checkpoint_app.command("prune")
+@connection(kafka=False)
 def checkpoint_prune(
     job: Annotated[str, typer.Argument(help="job")],
     keep: Annotated[int, typer.Option("--keep", "-k", help="checkpoints to keep (the current one is always kept)")] = 5,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Delete all but the newest KEEP checkpoints of JOB, and orphaned state chunks."""
-    with checkpoint_store(Target(profile, None, zookeeper, zk_root, zk_auth)) as store:
+    with checkpoint_store(target) as store:
         deleted = store.prune(job, keep=keep)
     out.print(f"job {job}: deleted {len(deleted)} checkpoint(s)" + (f" ({deleted[0]} .. {deleted[-1]})" if deleted else ""),
               highlight=False)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import BootstrapOpt, ProfileOpt, Target, cluster_dir, err, local_cluster, out
+from kafkaops.cli.common import Target, cluster_dir, connection, err, local_cluster, out
 from kafkaops.config import Settings
 from kafkaops.errors import ClusterError, NoClusterError
 
@@ -73,15 +73,15 @@ def down() -> None:
     out.print("cluster stopped" if running else "no cluster was running; state cleared")
 
 
+@connection(zookeeper=False)
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Brokers, controller, topics, and partitions under-replicated, under min ISR or offline."""
     from kafkaops.ops.health import cluster_health
 
-    target = Target(profile, bootstrap)
     local = local_cluster() if target.is_local else None
     health = cluster_health(target.cluster(), known_brokers=[b.id for b in local.brokers] if local else ())
     if local is not None:

@@ -11,6 +11,8 @@ profile override its fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import logging
 import os
 import sys
@@ -18,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -123,6 +125,39 @@ class Target:
         if self.zk_auth:
             changes["digest_username"], changes["digest_password"] = flags.digest_username, flags.digest_password
         return dataclasses.replace(p, zookeeper=dataclasses.replace(p.zookeeper, **changes))
+
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "profile": ProfileOpt, "bootstrap": BootstrapOpt, "zookeeper": ZookeeperOpt, "zk_root": ZkRootOpt,
+    "zk_auth": ZkAuthOpt,
+}
+
+
+def connection(*, kafka: bool = True, zookeeper: bool = True) -> Callable[[Command], Command]:
+    """Give a command the connection options, after its own: ``--profile``, ``-b`` (with
+    ``kafka``), ``-z``, ``--zk-root``, ``--zk-auth`` (with ``zookeeper``). It receives them
+    as one ``target: Target`` keyword argument."""
+    names = [n for n in _CONNECTION_OPTIONS if n == "profile" or (n == "bootstrap" and kafka)
+             or (n not in ("profile", "bootstrap") and zookeeper)]
+
+    def decorate(command: Command) -> Command:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "target"]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_CONNECTION_OPTIONS[n])
+                 for n in names]
+
+        @functools.wraps(command)
+        def with_target(*args: Any, **kwargs: Any) -> None:
+            flags = {n: kwargs.pop(n, None) for n in names}
+            command(*args, target=Target(**flags), **kwargs)
+
+        params = [*own, *extra]
+        with_target.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        with_target.__annotations__ = {p.name: p.annotation for p in params}
+        return with_target  # type: ignore[return-value]
+
+    return decorate
 
 
 # ---------------------------------------------------------------------- the local cluster

@@ -7,16 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kafkaops.cli.common import (
-    BootstrapOpt,
-    ProfileOpt,
-    Target,
-    ZkAuthOpt,
-    ZookeeperOpt,
-    ZkRootOpt,
-    local_cluster,
-    out,
-)
+from kafkaops.cli.common import Target, connection, local_cluster, out
 
 demo_app = typer.Typer(help="The end-to-end demo, and the demo applications it runs.")
 
@@ -43,6 +34,7 @@ def demo(
 
 
 @demo_app.command("aggregate")
+@connection()
 def demo_aggregate(
     topic: Annotated[str, typer.Option("--topic", "-t", help="topic to count")],
     job: Annotated[str, typer.Option("--job", "-j", help="job name: checkpoints live under /kafkaops/checkpoints/JOB")],
@@ -50,16 +42,13 @@ def demo_aggregate(
     idle_exit: Annotated[float | None, typer.Option("--idle-exit", help="exit after this many seconds without new records")] = None,
     every_records: Annotated[int, typer.Option("--every-records", help="checkpoint every N records")] = 1000,
     every_seconds: Annotated[float, typer.Option("--every-seconds", help="... or every T seconds")] = 2.0,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Count records per key, exactly once across crashes (checkpointed consumer); stops on SIGTERM."""
     from kafkaops.apps.aggregate import run_aggregate
 
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     result = run_aggregate(cluster, topic, job, output, idle_exit=idle_exit, every_records=every_records,
                            every_seconds=every_seconds, handle_sigterm=True)
     resumed = f"resumed from {result.resumed_from}" if result.resumed_from else "fresh start"

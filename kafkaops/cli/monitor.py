@@ -16,17 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import (
-    BootstrapOpt,
-    ProfileOpt,
-    Target,
-    ZkAuthOpt,
-    ZookeeperOpt,
-    ZkRootOpt,
-    coordinator,
-    err,
-    out,
-)
+from kafkaops.cli.common import Target, connection, coordinator, err, out
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -36,6 +26,7 @@ if TYPE_CHECKING:
     from kafkaops.ops.health import ClusterHealth
 
 
+@connection()
 def monitor(
     once: Annotated[bool, typer.Option("--once", help="print one snapshot and exit")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="with --once: one JSON object")] = False,
@@ -46,11 +37,8 @@ def monitor(
     throttle: Annotated[int, typer.Option(help="replication throttle while moving replicas, bytes/s per broker")] = 50 * 1024 * 1024,
     poll_interval: Annotated[float, typer.Option(help="Admin API poll interval, seconds")] = 1.0,
     connect_timeout: Annotated[float, typer.Option(help="seconds to wait for the first cluster view")] = 30.0,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Watch brokers and partition replication: live view, one snapshot, or an event stream.
 
@@ -65,8 +53,7 @@ def monitor(
         raise typer.BadParameter("--dry-run goes with --auto-failover")
     if once and (events or auto_failover):
         raise typer.BadParameter("--once prints one snapshot; it does not go with --events or --auto-failover")
-    target = Target(profile, bootstrap, zookeeper, zk_root, zk_auth)
-    zookeeper_only = target.is_local and bool(zookeeper)
+    zookeeper_only = target.is_local and bool(target.zookeeper)
     if auto_failover and zookeeper_only:
         raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")
     cluster = None if zookeeper_only else target.cluster()

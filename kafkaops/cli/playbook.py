@@ -10,18 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import (
-    BootstrapOpt,
-    ProfileOpt,
-    Target,
-    ZkAuthOpt,
-    ZookeeperOpt,
-    ZkRootOpt,
-    coordinator,
-    find_local_cluster,
-    key_values,
-    out,
-)
+from kafkaops.cli.common import Target, connection, coordinator, find_local_cluster, key_values, out
 from kafkaops.config import Settings
 
 if TYPE_CHECKING:
@@ -70,6 +59,7 @@ def playbook_validate(
 
 
 @playbook_app.command("run")
+@connection()
 def playbook_run(
     name: Annotated[str, typer.Argument(help="shipped playbook name (see `playbook list`) or a YAML file")],
     var: VarOpt = None,
@@ -80,11 +70,8 @@ def playbook_run(
                                                        help="BrokerControl config: YAML/JSON file or inline JSON (local | docker | shell)")] = None,
     lock_wait: Annotated[float, typer.Option("--lock-wait", help="seconds to wait for another run's lock (default: fail at once)")] = 0.0,
     audit_file: Annotated[Path | None, typer.Option("--audit-file", help="JSON-lines audit file (default $KAFKAOPS_HOME/audit/playbooks.jsonl)")] = None,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Run a playbook: validate it whole, then run its steps with health gates, under a lock.
     Progress, lock and audit live in ZooKeeper under --zk-root."""
@@ -94,7 +81,7 @@ def playbook_run(
 
     pb = pbs.load(pbs.find(name))
     overrides = key_values(var or [], "--var")
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     if dry_run and not resume:
         _show_plan(pbs.make_plan(pb, overrides, pbs.cluster_facts(cluster)), set())
         return

@@ -17,17 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import (
-    BootstrapOpt,
-    ProfileOpt,
-    Target,
-    ZkAuthOpt,
-    ZookeeperOpt,
-    ZkRootOpt,
-    coordinator,
-    err,
-    out,
-)
+from kafkaops.cli.common import Target, connection, coordinator, err, out
 from kafkaops.cli.schema import load_schema
 from kafkaops.config import ClusterProfile
 
@@ -45,6 +35,7 @@ def require_topic(cluster: ClusterProfile, topic: str) -> None:
         raise AdminError(f"topic {topic} does not exist (create it: kafkaops topic create {topic})")
 
 
+@connection()
 def produce(
     topic: str,
     schema: Annotated[str, typer.Option("--schema", "-s", help="Avro schema of the values: an .avsc file or a shipped name (order-v2)")],
@@ -57,11 +48,8 @@ def produce(
     ] = None,
     ignore_keys: Annotated[bool, typer.Option(help="apply --strategy to keyed records too (default: keys hash)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object: records per partition")] = False,
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Produce Avro records (Confluent wire format): JSON lines on stdin, or --generate N."""
     from kafkaops.clients.partitioners import make_partitioner
@@ -71,7 +59,7 @@ def produce(
     from kafkaops.serde.registry import SchemaRegistry
 
     part = make_partitioner(strategy, ignore_keys=ignore_keys) if strategy else None  # a bad name fails early
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     s = load_schema(schema)
     require_topic(cluster, topic)
     with coordinator(cluster.require_zookeeper("the schema registry")) as coord:
@@ -131,17 +119,15 @@ def _distribution_table(topic: str, strategy: str, per_partition: dict[int, int]
     out.print(table)
 
 
+@connection()
 def consume(
     topic: str,
     group: Annotated[str, typer.Option("--group", "-g", help="consumer group id")],
     max_records: Annotated[int | None, typer.Option("--max", "-n", help="stop after N records")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="stop after this many seconds without a record")] = None,
     value_format: Annotated[str, typer.Option("--format", help="avro (Confluent wire format), json or bytes")] = "avro",
-    profile: ProfileOpt = None,
-    bootstrap: BootstrapOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Print records as JSON lines on stdout (topic, partition, offset, timestamp, key, value).
     Poison records go to TOPIC.dlq; diagnostics go to stderr. Stops on SIGTERM."""
@@ -152,7 +138,7 @@ def consume(
 
     if value_format not in ("avro", "json", "bytes"):
         raise typer.BadParameter(f"--format: avro, json or bytes, not {value_format!r}")
-    cluster = Target(profile, bootstrap, zookeeper, zk_root, zk_auth).cluster()
+    cluster = target.cluster()
     require_topic(cluster, topic)
     with contextlib.ExitStack() as stack:
         codec: Any

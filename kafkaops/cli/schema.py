@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.common import ProfileOpt, Target, ZkAuthOpt, ZookeeperOpt, ZkRootOpt, coordinator, out
+from kafkaops.cli.common import Target, connection, coordinator, out
 
 if TYPE_CHECKING:
     from kafkaops.serde.avro import AvroSchema
@@ -39,18 +39,17 @@ def load_schema(name_or_file: str) -> AvroSchema:
 
 
 @schema_app.command("register")
+@connection(kafka=False)
 def schema_register(
     subject: str,
     file: SchemaArg,
     compatibility: Annotated[str | None, typer.Option(help="set the subject's mode first: BACKWARD, FORWARD, FULL, NONE (+_TRANSITIVE)")] = None,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Register a schema as the next version of SUBJECT (refused if incompatible)."""
     schema = load_schema(file)
-    with registry(Target(profile, None, zookeeper, zk_root, zk_auth)) as reg:
+    with registry(target) as reg:
         if compatibility:
             reg.set_compatibility(compatibility, subject)
         r = reg.register(subject, schema)
@@ -58,16 +57,15 @@ def schema_register(
 
 
 @schema_app.command("list")
+@connection(kafka=False)
 def schema_list(
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Subjects with their versions, latest schema id and compatibility mode."""
     rows: list[dict[str, Any]] = []
-    with registry(Target(profile, None, zookeeper, zk_root, zk_auth)) as reg:
+    with registry(target) as reg:
         for subject in reg.subjects():
             versions = reg.versions(subject)
             latest = reg.get(subject) if versions else None
@@ -88,19 +86,18 @@ def schema_list(
 
 
 @schema_app.command("show")
+@connection(kafka=False)
 def schema_show(
     subject: Annotated[str | None, typer.Argument(help="subject (omit with --id)")] = None,
     version: Annotated[int | None, typer.Option(help="version (default: latest)")] = None,
     schema_id: Annotated[int | None, typer.Option("--id", help="show a schema by its global id")] = None,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Print a registered schema (JSON) with its subject, version and id."""
     if (subject is None) == (schema_id is None):
         raise typer.BadParameter("give a SUBJECT or --id, not both")
-    with registry(Target(profile, None, zookeeper, zk_root, zk_auth)) as reg:
+    with registry(target) as reg:
         if schema_id is not None:
             data: dict[str, Any] = {"id": schema_id, "schema": reg.schema_by_id(schema_id).source}
         else:
@@ -110,20 +107,19 @@ def schema_show(
 
 
 @schema_app.command("check")
+@connection(kafka=False)
 def schema_check(
     subject: str,
     file: SchemaArg,
     compatibility: Annotated[str | None, typer.Option(help="check against this mode instead of the subject's")] = None,
-    profile: ProfileOpt = None,
-    zookeeper: ZookeeperOpt = None,
-    zk_root: ZkRootOpt = None,
-    zk_auth: ZkAuthOpt = None,
+    *,
+    target: Target,
 ) -> None:
     """Would the schema be accepted as the next version of SUBJECT? Exit 1 and the breaking fields if not."""
     from kafkaops.serde.registry import IncompatibleSchemaError
 
     schema = load_schema(file)
-    with registry(Target(profile, None, zookeeper, zk_root, zk_auth)) as reg:
+    with registry(target) as reg:
         result = reg.check(subject, schema, compatibility)
     if not result.compatible:
         raise IncompatibleSchemaError(subject, result.mode, result.problems)

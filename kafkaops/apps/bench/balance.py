@@ -82,7 +82,7 @@ class BalanceReport:
         return {"scenarios": self.scenarios}
 
     def targets(self) -> list[tuple[str, str, str, bool]]:
-        """(target, measured, wanted, met) for the issue's targets."""
+        """(target, measured, wanted, met) the balancing targets."""
         rows: list[tuple[str, str, str, bool]] = []
         h = self.scenarios.get("healthy")
         if h:

@@ -124,6 +124,35 @@ def _run_threads(drivers: Sequence[Driver], target: Callable[[Driver], None]) ->
         t.join()
 
 
+def _warm_drivers(drivers: list[Driver], cluster: ClusterProfile, topics: Sequence[str], acks: str,
+                  timeline: bool = False) -> float:
+    """A warmed-up Driver per strategy (one topic each) appended to ``drivers``; returns the
+    start time they share (``perf_counter``, half a second ahead)."""
+    for strategy, topic in zip(STRATEGIES, topics, strict=True):
+        d = Driver(strategy, cluster, topic, acks, 0.0)
+        d.timeline = timeline
+        d.warm_up()
+        drivers.append(d)
+    start = time.perf_counter() + 0.5
+    for d in drivers:
+        d.t0 = start
+    return start
+
+
+def _paced_while(drivers: Sequence[Driver], rate: float, duration: float, start: float,
+                 disturb: Callable[[], None], name: str, stop: threading.Event | None = None) -> None:
+    """Every driver at ``rate`` records/s from ``start`` for ``duration`` s, while ``disturb``
+    (pausing or killing a broker) runs on a thread of its own; ``stop`` ends it afterwards."""
+    disturber = threading.Thread(target=disturb, name=name)
+    disturber.start()
+    try:
+        _run_threads(drivers, lambda d: d.paced(rate, duration, start))
+    finally:
+        if stop is not None:
+            stop.set()
+        disturber.join()
+
+
 def healthy(cluster: BalanceCluster, messages: int, rounds: int = 3, linger_ms: float = 5) -> dict[str, StrategyRun]:
     """Throughput side by side; every contestant gets the same ``linger.ms``."""
     profile = cluster.profile
@@ -163,15 +192,7 @@ def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: fl
     pauses: list[tuple[float, float]] = []
     drivers: list[Driver] = []
     try:
-        t0 = time.perf_counter() + 60.0  # replaced below once everything is warm
-        for strategy, topic in zip(STRATEGIES, topics, strict=True):
-            d = Driver(strategy, profile, topic, acks, t0)
-            d.timeline = True
-            d.warm_up()
-            drivers.append(d)
-        start = time.perf_counter() + 0.5
-        for d in drivers:
-            d.t0 = start
+        start = _warm_drivers(drivers, profile, topics, acks, timeline=True)
         stop = threading.Event()
 
         def pauser() -> None:
@@ -188,13 +209,9 @@ def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: fl
                 pauses.append((began, time.perf_counter() - start))
                 offset += 3.0
 
-        pt = threading.Thread(target=pauser, name="bench-pauser")
-        pt.start()
         try:
-            _run_threads(drivers, lambda d: d.paced(rate, duration, start))
+            _paced_while(drivers, rate, duration, start, pauser, "bench-pauser", stop)
         finally:
-            stop.set()
-            pt.join()
             cluster.resume_broker(broker)
     finally:
         for d in drivers:
@@ -224,13 +241,7 @@ def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float =
     drivers: list[Driver] = []
     killed = False
     try:
-        for strategy, topic in zip(STRATEGIES, topics, strict=True):
-            d = Driver(strategy, profile, topic, "all", 0.0)
-            d.warm_up()
-            drivers.append(d)
-        start = time.perf_counter() + 0.5
-        for d in drivers:
-            d.t0 = start
+        start = _warm_drivers(drivers, profile, topics, "all")
 
         def killer() -> None:
             nonlocal killed
@@ -241,12 +252,7 @@ def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float =
             for d in drivers:
                 d.mark = mark
 
-        kt = threading.Thread(target=killer, name="bench-killer")
-        kt.start()
-        try:
-            _run_threads(drivers, lambda d: d.paced(rate, duration, start))
-        finally:
-            kt.join()
+        _paced_while(drivers, rate, duration, start, killer, "bench-killer")
         for d in drivers:
             found = _read_back(profile, d.topic)
             # warm-up records carry the first sequence numbers too: count the run's own only
