@@ -86,6 +86,8 @@ def playbook_run(
         _show_plan(pbs.make_plan(pb, overrides, pbs.cluster_facts(cluster)), set())
         return
     local = find_local_cluster() if broker_control is None else None
+    if local is not None and local.bootstrap_servers != cluster.bootstrap_servers:
+        local = None  # the local cluster's processes control only the local cluster
     control = bc.load_config(broker_control) if broker_control else (
         bc.LocalBrokerControl.attach(local.base_dir) if local is not None else None)
     with coordinator(cluster.require_zookeeper("a playbook run (lock, progress, audit)")) as coord:
