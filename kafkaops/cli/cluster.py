@@ -56,9 +56,9 @@ def up(
         cluster = LocalCluster(base, brokers=brokers, zookeepers=zookeepers, detached=True).start()
     profile = cluster.profile.save(Settings.from_env().local_profile)
     out.print(f"cluster up in {time.monotonic() - t0:.1f}s")
-    out.print(f"bootstrap servers: {cluster.bootstrap_servers}")
-    out.print(f"zookeeper connect: {cluster.zk_connect}")
-    out.print(f"profile: {profile}  (kafkaops status --profile {profile})", highlight=False)
+    for line in (f"bootstrap servers: {cluster.bootstrap_servers}", f"zookeeper connect: {cluster.zk_connect}",
+                 f"profile: {profile}"):
+        out.print(line, highlight=False, soft_wrap=True)  # one line each, to copy from
 
 
 def down() -> None:
