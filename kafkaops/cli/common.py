@@ -100,8 +100,8 @@ class Target:
             return zk
         return self.cluster().require_zookeeper("this command")
 
-    def _flags(self, bootstrap: str) -> ClusterProfile:
-        return build_profile(bootstrap, zookeeper=self.zookeeper, zk_root=self.zk_root or DEFAULT_ZK_ROOT,
+    def _flags(self, bootstrap: str, zookeeper: str | None = None) -> ClusterProfile:
+        return build_profile(bootstrap, zookeeper=zookeeper or self.zookeeper, zk_root=self.zk_root or DEFAULT_ZK_ROOT,
                              zk_digest=self.zk_auth)
 
     def _override(self, base: ClusterProfile) -> ClusterProfile:
@@ -111,7 +111,7 @@ class Target:
         zk_flag = self.zookeeper or (p.zookeeper.connect if p.zookeeper else None)
         if zk_flag is None:  # --zk-root/--zk-auth refine a ZooKeeper; commands that need one say so
             return p
-        flags = dataclasses.replace(self, zookeeper=zk_flag)._flags(p.bootstrap_servers).zookeeper
+        flags = self._flags(p.bootstrap_servers, zk_flag).zookeeper
         assert flags is not None
         if p.zookeeper is None:
             return dataclasses.replace(p, zookeeper=flags)
@@ -139,8 +139,7 @@ def connection(*, kafka: bool = True, zookeeper: bool = True) -> Callable[[Comma
     """Give a command the connection options, after its own: ``--profile``, ``-b`` (with
     ``kafka``), ``-z``, ``--zk-root``, ``--zk-auth`` (with ``zookeeper``). It receives them
     as one ``target: Target`` keyword argument."""
-    names = [n for n in _CONNECTION_OPTIONS if n == "profile" or (n == "bootstrap" and kafka)
-             or (n not in ("profile", "bootstrap") and zookeeper)]
+    names = ["profile", *(["bootstrap"] if kafka else []), *(["zookeeper", "zk_root", "zk_auth"] if zookeeper else [])]
 
     def decorate(command: Command) -> Command:
         own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "target"]
