@@ -7,11 +7,10 @@ on any cluster; the broker commands control the local cluster's processes.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -19,10 +18,6 @@ from rich.table import Table
 from kafkaops.cli.common import Target, cluster_dir, connection, err, local_cluster, out
 from kafkaops.config import Settings
 from kafkaops.errors import ClusterError, NoClusterError
-
-if TYPE_CHECKING:
-    from kafkaops.local.cluster import LocalCluster
-    from kafkaops.ops.health import ClusterHealth
 
 broker_app = typer.Typer(help="Control one broker of the local cluster.", no_args_is_help=True)
 
@@ -83,14 +78,14 @@ def status(
     from kafkaops.ops.health import cluster_health
 
     local = local_cluster() if target.is_local else None
-    health = cluster_health(target.cluster(), known_brokers=[b.id for b in local.brokers] if local else ())
-    if local is not None:
-        health = _with_local_processes(health, local)
-    topics = len({topic for topic, _ in health.partitions})
+    known = {b.id: ("127.0.0.1", b.port) for b in local.brokers} if local is not None else {}
+    health = cluster_health(target.cluster(), known_brokers=known)
+    if local is not None:  # a stopped or paused local broker is not alive, whatever metadata still says
+        health = health.with_dead(b.id for b in local.brokers if not b.alive)
     if as_json:
-        out.print_json(json.dumps({**health.to_json(), "topics": topics}))
+        out.print_json(json.dumps(health.to_json()))
         return
-    table = Table(title=f"controller: {health.controller_id}   topics: {topics}")
+    table = Table(title=f"controller: {health.controller_id}   topics: {len(health.topics)}")
     for col in ("broker", "host", "port", "alive"):
         table.add_column(col)
     for b in health.brokers.values():
@@ -99,20 +94,6 @@ def status(
     c = health.counts
     out.print(f"partitions: {c.total} total, {c.under_replicated} under-replicated, "
               f"{c.under_min_isr} under min ISR, {c.offline} offline")
-
-
-def _with_local_processes(health: ClusterHealth, local: LocalCluster) -> ClusterHealth:
-    """A stopped or paused local broker is not alive, whatever metadata still says; a
-    broker gone from metadata keeps its local address."""
-    from kafkaops.ops.health import BrokerHealth
-
-    brokers = dict(health.brokers)
-    for node in local.brokers:
-        seen = brokers.get(node.id)
-        alive = seen is not None and seen.alive and node.alive
-        host, port = (seen.host, seen.port) if seen is not None and seen.host else ("127.0.0.1", node.port)
-        brokers[node.id] = BrokerHealth(node.id, alive, host, port)
-    return dataclasses.replace(health, brokers=dict(sorted(brokers.items())))
 
 
 def _broker_action(action: str, broker_id: int) -> None:
