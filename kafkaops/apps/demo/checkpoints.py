@@ -40,6 +40,7 @@ def checkpoint_steps(cluster: DemoCluster, messages: int = 1000) -> Iterator[Ste
     truth: Counter[str] = Counter()
     workdir = Path(tempfile.mkdtemp(prefix="kafkaops-demo-"))
     output = workdir / "orders-per-customer.json"
+    profile_file = profile.save(workdir / "profile.yaml")  # the job's own process reaches the cluster by it
 
     def produce_orders() -> None:
         producer = Producer(profile.librdkafka(**{"acks": "all", "enable.idempotence": True, "logger": log}))
@@ -55,7 +56,7 @@ def checkpoint_steps(cluster: DemoCluster, messages: int = 1000) -> Iterator[Ste
     def aggregate(idle_exit: float | None) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "kafkaops.cli", "demo", "aggregate", "--topic", topic, "--job", job,
                "--output", str(output), "--every-records", "200", "--every-seconds", "1",
-               "-b", cluster.bootstrap_servers, "-z", cluster.zk_hosts]
+               "--profile", str(profile_file)]
         if idle_exit is not None:
             cmd += ["--idle-exit", str(idle_exit)]
         with (workdir / "aggregate.log").open("ab") as logf:
