@@ -17,9 +17,11 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from kafkaops.admin import create_topic
-from kafkaops.bench_balance import Driver, topic_leaders
+from kafkaops.apps.bench.balance_driver import Driver
+from kafkaops.apps.bench.balance_scenarios import topic_leaders
 from kafkaops.clients.partitioners import RoundRobin
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
 PARTITIONS = 12
@@ -41,17 +43,6 @@ def new_topic(cluster: LocalCluster, name: str) -> tuple[str, tuple[int, ...]]:
 def victim(cluster: LocalCluster, leaders: tuple[int, ...]) -> int:
     controller = cluster.controller_id()
     return min(b for b in set(leaders) if b != controller)
-
-
-def wait_until(cond: Any, timeout: float, what: str, step: Any = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        if step is not None:
-            step()
-        else:
-            time.sleep(0.1)
 
 
 @pytest.mark.destructive
@@ -178,15 +169,20 @@ def test_a_dead_leaders_partitions_are_skipped_until_they_have_a_new_leader(own_
         assert {p for p, _ in produce(48)} == set(range(PARTITIONS))
         assert producer.flush(60) == 0
         own_cluster.kill_broker(broker)
-        wait_until(lambda: broker in rr.metadata.down_brokers, 60, f"broker {broker} seen down", lambda: produce(5))
+        def seen_down() -> bool:  # records keep flowing while the partitioner learns
+            produce(5)
+            return broker in rr.metadata.down_brokers
+
+        wait_until(seen_down, 60, f"broker {broker} seen down", interval=0.01)
         for p, leader in produce(300):
             assert leader != broker, f"partition {p} chosen while its leader {broker} is dead"
         # the controller moves leadership away (ZooKeeper session expiry); a refresh brings the partitions back
         def all_back() -> bool:
+            produce(5)
             view = rr.metadata.view(topic)
             return view is not None and len(view.available) == PARTITIONS and broker not in view.leaders
 
-        wait_until(all_back, 90, "new leaders for every partition", lambda: produce(5))
+        wait_until(all_back, 90, "new leaders for every partition", interval=0.01)
         assert {p for p, _ in produce(48)} == set(range(PARTITIONS))
         assert producer.flush(120) == 0
         assert not errors

@@ -6,11 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 
+from kafkaops.config import ClusterProfile
+from kafkaops.testing.waits import wait_until
 from tests.integration.test_local_cluster import _java_pids_under
 
 KAFKAOPS = [sys.executable, "-m", "kafkaops.cli"]
@@ -42,11 +43,19 @@ def test_up_status_kill_down(tmp_path: Path) -> None:
         up = run(home, "up", "--brokers", "3")
         assert "bootstrap servers: 127.0.0.1:" in up.stdout
         assert "/kafka" in up.stdout  # ZooKeeper connect string with chroot
+        profile = home / "cluster" / "profile.yaml"
+        assert f"profile: {profile}" in up.stdout
+        written = ClusterProfile.load(profile)
+        assert written.bootstrap_servers in up.stdout and written.zookeeper is not None
+        assert written.zookeeper.kafka_connect is not None and written.zookeeper.kafka_connect in up.stdout
 
         st = status(home)
         assert [b["id"] for b in st["brokers"]] == [1, 2, 3]
         assert all(b["alive"] and b["host"] == "127.0.0.1" and b["port"] > 0 for b in st["brokers"])
         assert st["controller_id"] in (1, 2, 3)
+        # the profile alone reaches the cluster, from a home that has no local cluster
+        elsewhere = json.loads(run(tmp_path / "other-home", "status", "--json", "--profile", str(profile)).stdout)
+        assert [(b["id"], b["port"]) for b in elsewhere["brokers"]] == [(b["id"], b["port"]) for b in st["brokers"]]
 
         run(home, "topic", "create", "orders", "--partitions", "6", "--replication-factor", "3")
         assert status(home)["partitions"]["total"] >= 6
@@ -59,10 +68,8 @@ def test_up_status_kill_down(tmp_path: Path) -> None:
         st = status(home)
         assert [b["alive"] for b in st["brokers"]] == [False, True, True]
         # ZooKeeper notices after the broker session timeout: its partitions lose an ISR member
-        deadline = time.monotonic() + 30
-        while status(home)["partitions"]["under_replicated"] == 0:
-            assert time.monotonic() < deadline, "under-replicated partitions never reported"
-            time.sleep(1)
+        wait_until(lambda: status(home)["partitions"]["under_replicated"] > 0, 30,
+                   "under-replicated partitions reported", interval=1)
         assert status(home)["partitions"]["offline"] == 0
     finally:
         run(home, "down", check=False)

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from kafkaops.bench import bench_consume, bench_produce
+from kafkaops.apps.bench.clients import bench_consume, bench_produce
 from kafkaops.cli import app
 from kafkaops.local.cluster import LocalCluster
 
@@ -16,8 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 def test_bench_produce_and_consume_structure(kafka_cluster: LocalCluster) -> None:
-    bs = kafka_cluster.bootstrap_servers
-    report = bench_produce(bs, records=300, rounds=1, peer_records=60, zk_hosts=kafka_cluster.zk_hosts)
+    report = bench_produce(kafka_cluster.profile, records=300, rounds=1, peer_records=60)  # registers the schema
     assert [m.name for m in report.measurements] == ["typed", "raw", "kafka-python"]
     assert [m.records for m in report.measurements] == [300, 300, 60]  # every record acknowledged
     assert all(m.seconds > 0 and m.rate > 0 and m.cpu_seconds >= 0 for m in report.measurements)
@@ -26,7 +25,7 @@ def test_bench_produce_and_consume_structure(kafka_cluster: LocalCluster) -> Non
     assert report.targets == {"typed/raw": 0.9, "typed/kafka-python": 5.0}
     json.dumps(report.to_json())
 
-    report = bench_consume(bs, records=300, rounds=1)
+    report = bench_consume(kafka_cluster.bootstrap_servers, records=300, rounds=1)  # a bootstrap string still works
     assert [m.name for m in report.measurements] == ["typed", "typed-batch", "raw"]
     assert [m.records for m in report.measurements] == [300, 300, 300]  # each read every record
     assert {"typed/raw", "typed-batch/raw"} <= set(report.ratios)

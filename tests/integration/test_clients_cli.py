@@ -57,3 +57,19 @@ def test_schema_produce_consume_commands(kafka_cluster: LocalCluster, kafka_topi
 
     r = runner.invoke(app, ["consume", f"{topic}-missing", "--group", "g", "--max", "1", *conn])
     assert isinstance(r.exception, KafkaopsError) and "does not exist" in str(r.exception)
+
+
+def test_commands_reach_the_cluster_through_a_profile(kafka_cluster: LocalCluster, kafka_topic: TopicFactory,
+                                                      tmp_path: Path) -> None:
+    """--profile alone (no -b, no -z, no local cluster): a shipped schema by name, produce, consume, schemas."""
+    profile = str(kafka_cluster.profile.save(tmp_path / "profile.yaml"))
+    runner = CliRunner(env={"KAFKAOPS_HOME": str(tmp_path / "no-local-cluster")})
+    topic = kafka_topic(partitions=1, prefix="cli-profile")
+
+    r = runner.invoke(app, ["produce", topic, "--schema", "order-v2", "--generate", "3", "--profile", profile])
+    assert r.exit_code == 0 and "produced 3 records" in r.stdout, r.output
+    r = runner.invoke(app, ["consume", topic, "--group", f"g-{uuid.uuid4().hex[:6]}", "--max", "3", "--profile", profile])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["offset"] for x in r.stdout.splitlines()] == [0, 1, 2]
+    r = runner.invoke(app, ["schema", "show", f"{topic}-value", "--profile", profile])
+    assert r.exit_code == 0 and json.loads(r.stdout)["schema"]["name"] == "Order", r.output

@@ -90,7 +90,7 @@ def test_compressibility_probe() -> None:
 
 
 def test_aggregate_key_names_and_atomic_output(tmp_path: Path) -> None:
-    from kafkaops.aggregate import AggregateError, key_name, write_json_atomic
+    from kafkaops.apps.aggregate import AggregateError, key_name, write_json_atomic
 
     assert key_name(b"customer-1") == "customer-1"
     assert key_name(None) == "<null>"

@@ -1,4 +1,4 @@
-"""Checkpoint benchmarks, measured side by side in one run (``kafkaops bench checkpoint``).
+"""`kafkaops bench checkpoint`: checkpoint saves and loads next to bare kazoo calls, in one run.
 
 - save latency: ``CheckpointStore.save`` of a small state vs a bare kazoo transaction
   (create + set) of the same znode size on the same session, interleaved so machine
@@ -135,3 +135,11 @@ def large_state(coord: Coordinator, *, size: int = 10 * 1024 * 1024, rounds: int
     return {"bytes": size, "rounds": rounds, "median": med,
             "ratio_total": round(med["total_s"] / med["bare_total_s"], 2),
             "runs": [{k: round(v, 3) for k, v in r.items()} for r in results]}
+
+
+def bench_checkpoint(coord: Coordinator, *, rounds: int = 1000, large_mb: int = 10) -> dict[str, Any]:
+    """Save latency over ``rounds`` saves, and (unless ``large_mb`` is 0) a large state's round trip."""
+    result: dict[str, Any] = {"save": save_latency(coord, rounds=rounds)}
+    if large_mb > 0:
+        result["large"] = large_state(coord, size=large_mb * 1024 * 1024)
+    return result

@@ -1,4 +1,4 @@
-"""``kafkaops demo aggregate``: count records per key with exactly-once state across crashes.
+"""The aggregate job (``kafkaops demo aggregate``): records per key, exactly once across crashes.
 
 A CheckpointedConsumer bound to a job counts records per key (values are ignored).
 The counts are the checkpointed state; at each checkpoint and at exit they are
@@ -22,10 +22,12 @@ from typing import Any
 from confluent_kafka import KafkaException, TopicPartition
 
 from kafkaops.clients.checkpointed import CheckpointedConsumer
+from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
 from kafkaops.serde.codec import BytesCodec
+from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,7 @@ def write_json_atomic(path: Path, doc: Any) -> None:
 
 
 def run_aggregate(
-    bootstrap_servers: str,
-    zk_hosts: str,
+    cluster: ClusterProfile,
     topic: str,
     job: str,
     output: Path,
@@ -82,59 +83,34 @@ def run_aggregate(
     idle_exit: float | None = None,
     every_records: int = 1000,
     every_seconds: float = 2.0,
-    zk_root: str = "/kafkaops",
-    zk_auth: tuple[str, str] | None = None,
     assign_timeout: float = 60.0,
+    handle_sigterm: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> AggregateResult:
-    """Count records of ``topic`` per key as job ``job`` until SIGTERM or ``idle_exit``
-    seconds (counted while partitions are assigned) pass without a new record."""
+    """Count records of ``topic`` per key as job ``job`` until stopped (SIGTERM, with
+    ``handle_sigterm``) or until ``idle_exit`` seconds (counted while partitions are
+    assigned) pass without a new record. Checkpoints live in the profile's ZooKeeper,
+    under its root, as its identity."""
     output = Path(output)
     if not output.parent.is_dir():
         raise AggregateError(f"output directory {output.parent} does not exist")
-    with Coordinator(zk_hosts, zk_root, auth=zk_auth) as coord:
-        store = CheckpointStore(coord)
-
+    coord = Coordinator.shared(cluster.require_zookeeper("the aggregate job's checkpoints"))
+    try:
         def publish(_ckpt: str, counts: dict[str, int]) -> None:
             write_json_atomic(output, counts)
 
         consumer: CheckpointedConsumer[bytes, dict[str, int]] = CheckpointedConsumer(
-            store, job, bootstrap_servers, topic, BytesCodec(),
+            CheckpointStore(coord), job, cluster, topic, BytesCodec(),
             every_records=every_records, every_seconds=every_seconds, on_checkpoint=publish,
+            handle_sigterm=handle_sigterm,
         )
         resumed_from = consumer.checkpoint_id
         counts = consumer.state
-        records = 0
         ok = False
         try:
             _check_topic(consumer, topic)
             write_json_atomic(output, counts)
-            started = last = time.monotonic()
-            assigned = False
-            while not consumer.stopped:
-                record = consumer.poll(0.5)
-                now = time.monotonic()
-                if record is not None:
-                    k = key_name(record.key)
-                    counts[k] = counts.get(k, 0) + 1
-                    records += 1
-                    last = now
-                    if progress is not None and records % 1000 == 0:
-                        progress(records, sum(counts.values()))
-                    continue
-                if not assigned:
-                    if consumer.assignment:
-                        assigned, last = True, now
-                    elif now - started > assign_timeout:
-                        raise AggregateError(f"no partition of {topic} was assigned to job {job} "
-                                             f"within {assign_timeout:.0f}s")
-                    continue
-                if idle_exit is not None and now - last >= idle_exit:
-                    if _lagging(consumer):  # records are there, we are just slow: not idle
-                        last = now
-                        continue
-                    log.info("job %s: no new record for %.1fs, exiting", job, idle_exit)
-                    break
+            records = _count(consumer, counts, topic, job, idle_exit, assign_timeout, progress)
             ok = True
         finally:
             consumer.close(processed=ok)
@@ -142,6 +118,48 @@ def run_aggregate(
                 write_json_atomic(output, counts)
         return AggregateResult(records, len(counts), sum(counts.values()), consumer.checkpoints,
                                resumed_from, consumer.checkpoint_id)
+    finally:
+        coord.stop()
+
+
+def _count(
+    consumer: CheckpointedConsumer[bytes, dict[str, int]],
+    counts: dict[str, int],
+    topic: str,
+    job: str,
+    idle_exit: float | None,
+    assign_timeout: float,
+    progress: Callable[[int, int], None] | None,
+) -> int:
+    """Count records per key into ``counts`` until stopped or idle; the records counted."""
+    records = 0
+    assigning = Deadline(assign_timeout)
+    assigned = False
+    last = time.monotonic()
+    while not consumer.stopped:
+        record = consumer.poll(0.5)
+        now = time.monotonic()
+        if record is not None:
+            k = key_name(record.key)
+            counts[k] = counts.get(k, 0) + 1
+            records += 1
+            last = now
+            if progress is not None and records % 1000 == 0:
+                progress(records, sum(counts.values()))
+            continue
+        if not assigned:
+            if consumer.assignment:
+                assigned, last = True, now
+            elif assigning.expired:
+                raise AggregateError(f"no partition of {topic} was assigned to job {job} within {assign_timeout:.0f}s")
+            continue
+        if idle_exit is not None and now - last >= idle_exit:
+            if _lagging(consumer):  # records are there, we are just slow: not idle
+                last = now
+                continue
+            log.info("job %s: no new record for %.1fs, exiting", job, idle_exit)
+            break
+    return records
 
 
 def _lagging(consumer: CheckpointedConsumer[Any, Any]) -> bool:

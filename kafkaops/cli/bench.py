@@ -1,0 +1,182 @@
+"""`kafkaops bench produce | consume | balance | checkpoint`: runs the benchmarks in
+:mod:`kafkaops.apps.bench` and renders their reports (tables of rates and ratios, or JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from kafkaops.cli.common import Target, connection, coordinator, err, local_cluster, out
+from kafkaops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kafkaops.apps.bench.balance import BalanceReport
+    from kafkaops.apps.bench.timing import BenchReport
+
+bench_app = typer.Typer(help="Side-by-side benchmarks on the local cluster (ratios, not absolute times).",
+                        no_args_is_help=True)
+
+RecordsOpt = Annotated[int, typer.Option("--records", "-n", help="records per contestant and round")]
+RoundsOpt = Annotated[int, typer.Option(help="interleaved rounds; each contestant's median counts")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object")]
+
+
+def render(report: BenchReport, as_json: bool = False) -> None:
+    """A table of rates and one of ratios (with their targets), or one JSON object."""
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+        return
+    table = Table(title=f"bench {report.benchmark}: {report.records} records, median of {report.rounds} round(s)")
+    for col in ("contestant", "records", "seconds", "records/s", "cpu µs/record"):
+        table.add_column(col, justify="right" if col != "contestant" else "left")
+    for m in report.measurements:
+        table.add_row(m.name, str(m.records), f"{m.seconds:.3f}", f"{m.rate:,.0f}", f"{m.cpu_us_per_record:.1f}")
+    out.print(table)
+    ratios = Table(title="ratios (side by side, same run)")
+    for col in ("ratio", "value", "target", "met"):
+        ratios.add_column(col)
+    for key, value in report.ratios.items():
+        target = report.targets.get(key)
+        met = "" if target is None else ("[green]yes[/]" if value >= target else "[red]no[/]")
+        ratios.add_row(key, f"{value:.2f}x", "" if target is None else f">= {target:.2f}x", met)
+    out.print(ratios)
+    for note in report.notes:
+        out.print(f"[dim]{note}[/]")
+
+
+@bench_app.command("produce")
+@connection()
+def produce_command(
+    records: RecordsOpt = 50_000,
+    rounds: RoundsOpt = 3,
+    peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: records/5)")] = None,
+    as_json: JsonOpt = False,
+    *,
+    target: Target,
+) -> None:
+    """TypedProducer (Avro) vs raw confluent_kafka + fastavro vs kafka-python: rates and ratios.
+    With ZooKeeper (the profile's, -z, or the local cluster's) the schema is registered first."""
+    from kafkaops.apps.bench.clients import bench_produce
+
+    cluster = target.cluster()
+    render(bench_produce(cluster, records, rounds, peer_records), as_json)
+
+
+@bench_app.command("consume")
+@connection()
+def consume_command(
+    records: Annotated[int, typer.Option("--records", "-n", help="records to read per contestant and round")] = 50_000,
+    rounds: RoundsOpt = 3,
+    as_json: JsonOpt = False,
+    *,
+    target: Target,
+) -> None:
+    """TypedConsumer (Avro) vs raw confluent_kafka consumer + fastavro: rates and ratios."""
+    from kafkaops.apps.bench.clients import bench_consume
+
+    cluster = target.cluster()
+    render(bench_consume(cluster, records, rounds), as_json)
+
+
+@bench_app.command("balance")
+def balance_command(
+    messages: Annotated[int, typer.Option("--messages", "-n", help="records per strategy in the healthy scenario")] = 100_000,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", "-s", help="healthy, paused, paused-acks-all, leader-kill (default: all)")
+    ] = None,
+    plot: Annotated[Path, typer.Option(help="PNG of per-partition counts over time in the paused scenario")] = Path(
+        "balance-paused.png"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help='one JSON object {"scenarios": ...}')] = False,
+    rounds: Annotated[int, typer.Option(help="healthy: interleaved rounds, each strategy's best counts")] = 3,
+    linger_ms: Annotated[float, typer.Option("--linger-ms", help="healthy: linger.ms of every contestant (librdkafka's default: 5)")] = 5,
+) -> None:
+    """Partitioners side by side on the local cluster (`kafkaops up`): it pauses and kills a broker."""
+    from kafkaops.apps.bench import balance
+
+    chosen = scenario or list(balance.SCENARIOS)
+    unknown = [s for s in chosen if s not in balance.SCENARIOS]
+    if unknown:
+        raise ConfigError(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(balance.SCENARIOS)}")
+    if messages < 1000:
+        raise ConfigError(f"--messages must be at least 1000, not {messages}")
+    report = balance.run(local_cluster(), messages, chosen, progress=lambda s: err.print(f"[dim]{s}[/]"),
+                         rounds=max(1, rounds), linger_ms=linger_ms)
+    over = ", ".join(f"{k} {v:.2f} us" for k, v in report.overhead_us.items())
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+        err.print(f"per-call overhead (12 partitions): {over}", highlight=False)
+        return
+    _render_balance(report)
+    out.print(f"per-call overhead (timeit, 12 partitions): {over}")
+    if report.paused is not None:
+        try:
+            path = balance.plot_paused(report.paused, plot)
+            out.print(f"plot of the paused scenario: {path}")
+        except ImportError:
+            err.print("no plot: matplotlib is not installed (pip install 'kafkaops[bench]')")
+
+
+def _render_balance(report: BalanceReport) -> None:
+    """One table per scenario, then the targets."""
+    for name, rows in report.scenarios.items():
+        extra = "paused_broker_share" if name.startswith("paused") else "recovery_s" if name == "leader-kill" else None
+        table = Table(title=f"{name}")
+        for col in ("strategy", "messages", "msgs/s", "p50 ms", "p99 ms", "max/min", "lost") + ((extra,) if extra else ()):
+            table.add_column(col, justify="left" if col == "strategy" else "right")
+        for strategy, r in rows.items():
+            ratio = "-" if r["max_min_ratio"] is None else f"{r['max_min_ratio']:.3f}"
+            cells = [strategy, str(r["messages"]), f"{r['msgs_per_s']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
+                     ratio, str(r["lost"])]
+            if extra:
+                cells.append("-" if r[extra] is None else f"{r[extra]:.3f}" if extra != "recovery_s" else f"{r[extra]:.2f}")
+            table.add_row(*cells)
+        out.print(table)
+    targets = Table(title="targets (side by side, same run)")
+    for col in ("target", "measured", "wanted", "met"):
+        targets.add_column(col)
+    for target, measured, wanted, met in report.targets():
+        targets.add_row(target, measured, wanted, "[green]yes[/]" if met else "[red]no[/]")
+    out.print(targets)
+
+
+@bench_app.command("checkpoint")
+@connection(kafka=False)
+def checkpoint_command(
+    rounds: Annotated[int, typer.Option("--rounds", "-n", help="saves (and bare transactions) to time")] = 1000,
+    large_mb: Annotated[int, typer.Option(help="large-state size in MB (0: skip; ZooKeeper needs heap for it)")] = 10,
+    as_json: JsonOpt = False,
+    *,
+    target: Target,
+) -> None:
+    """Checkpoint save p50/p99 vs a bare kazoo create+set transaction of the same size, and a
+    large state's save + load vs bare chunk writes/reads (interleaved, same session)."""
+    from kafkaops.apps.bench.checkpoint import bench_checkpoint
+
+    with coordinator(target.coordination()) as coord:
+        result = bench_checkpoint(coord, rounds=rounds, large_mb=large_mb)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    _render_checkpoint(result, large_mb)
+
+
+def _render_checkpoint(result: dict[str, Any], large_mb: int) -> None:
+    save = result["save"]
+    table = Table(title=f"checkpoint save vs bare create+set transaction ({save['znode_bytes']} B znode, "
+                        f"{save['ours']['samples']} each, interleaved)")
+    for col in ("contestant", "p50 ms", "p99 ms", "max ms"):
+        table.add_column(col, justify="right" if col != "contestant" else "left")
+    for m in (save["ours"], save["bare"]):
+        table.add_row(m["name"], f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}", f"{m['max_ms']:.2f}")
+    out.print(table)
+    out.print(f"ratio p50 {save['ratio_p50']:.2f}x, p99 {save['ratio_p99']:.2f}x (target p99 <= 2x)")
+    if "large" in result:
+        med = result["large"]["median"]
+        out.print(f"{large_mb} MB state: save {med['save_s']:.3f} s + load {med['load_s']:.3f} s = "
+                  f"{med['total_s']:.3f} s (target <= 1 s); bare chunk writes + reads {med['bare_total_s']:.3f} s "
+                  f"(ratio {result['large']['ratio_total']:.2f}x), median of {result['large']['rounds']}")
