@@ -30,14 +30,15 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import KafkaException, TopicPartition
 
 from kafkaops.clients.consumer import ConsumerRecord, TypedConsumer
+from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.serde.codec import Codec, Deserializer
+from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 S = TypeVar("S")
-TP = tuple[str, int]
 
 #: librdkafka settings of a checkpointed consumer (``config`` overrides them). The job
 #: is also a static group member (``group.instance.id = kafkaops-job-<job>``), so a
@@ -66,13 +67,16 @@ class CheckpointedConsumer(Generic[T, S]):
     records that ``poll()`` or iteration return. ``on_checkpoint(ckpt_id, state)`` runs
     after each successful save (e.g. to publish the state). ``new_partitions``:
     where partitions without a checkpointed offset start ("earliest" or "latest").
+    ``cluster``: a :class:`~kafkaops.config.ClusterProfile` or a bootstrap string.
+    ``handle_sigterm`` (off by default, as in TypedConsumer): in the main thread,
+    SIGTERM ends iteration after a final checkpoint; the job's process opts in.
     """
 
     def __init__(
         self,
         store: CheckpointStore,
         job: str,
-        bootstrap_servers: str,
+        cluster: ClusterProfile | str,
         topics: str | Iterable[str],
         value_codec: Codec[T] | Deserializer[T],
         *,
@@ -87,7 +91,7 @@ class CheckpointedConsumer(Generic[T, S]):
         key_codec: Deserializer[Any] | None = None,
         config: dict[str, Any] | None = None,
         on_checkpoint: Callable[[str, S], None] | None = None,
-        handle_sigterm: bool = True,
+        handle_sigterm: bool = False,
         poll_timeout: float = 0.5,
     ) -> None:
         if new_partitions not in ("earliest", "latest"):
@@ -117,7 +121,7 @@ class CheckpointedConsumer(Generic[T, S]):
                      len(self._offsets), self.epoch)
         conf = {**CHECKPOINTED_CONFIG, "group.instance.id": f"kafkaops-job-{job}", **(config or {})}
         self.consumer: TypedConsumer[T] = TypedConsumer(
-            bootstrap_servers,
+            cluster,
             topics,
             group_id or f"kafkaops-job-{job}",
             value_codec,
