@@ -277,19 +277,20 @@ class Coordinator:
         except (ConnectionLoss, OperationTimeoutError, SessionExpiredError, KazooTimeoutError) as exc:
             raise NotWritableError(f"{what}: ZooKeeper at {self.hosts} unavailable ({type(exc).__name__})") from exc
 
-    def ensure_path(self, path: str) -> None:
-        """Create ``path`` if missing. The znode itself gets :attr:`acl`; missing parents
-        get :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints``
-        stay open for other identities to create their own (protected) znodes in."""
+    def ensure_path(self, path: str, acl: list[Any] | None = None) -> None:
+        """Create ``path`` if missing. The znode itself gets ``acl`` (default :attr:`acl`);
+        missing parents get :attr:`dir_acl`, so that shared directories such as
+        ``/kafkaops/checkpoints`` stay open for other identities to create their own
+        (protected) znodes in."""
         client = self.client
         if self.retry(client.exists, path) is not None:
             return
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):
             node = "/" + "/".join(parts[:i])
-            acl = self.acl if i == len(parts) else self.dir_acl
+            node_acl = (self.acl if acl is None else acl) if i == len(parts) else self.dir_acl
             try:
-                self.retry(client.create, node, b"", acl=acl)
+                self.retry(client.create, node, b"", acl=node_acl)
             except NodeExistsError:
                 pass
 
