@@ -53,7 +53,7 @@ class DeadLetterQueue:
         self.profile = as_profile(cluster)
         self.suffix = suffix
         self.timeout = timeout
-        self._config = render(self.profile, {"acks": "all", "enable.idempotence": True, "logger": log}, config)
+        self._overrides = config  # rendered (with the profile's secrets) only when the producer is made
         self._producer: Producer | None = None
         self._topics: set[str] = set()
         self.sent = 0
@@ -101,7 +101,8 @@ class DeadLetterQueue:
 
     def _client(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(self._config)
+            self._producer = Producer(render(
+                self.profile, {"acks": "all", "enable.idempotence": True, "logger": log}, self._overrides))
         return self._producer
 
     def _ensure_topic(self, topic: str) -> None:

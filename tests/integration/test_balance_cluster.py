@@ -20,6 +20,7 @@ from kafkaops.admin import create_topic
 from kafkaops.bench_balance import Driver, topic_leaders
 from kafkaops.clients.partitioners import RoundRobin
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 PARTITIONS = 12
@@ -44,9 +45,10 @@ def victim(cluster: LocalCluster, leaders: tuple[int, ...]) -> int:
 
 
 def wait_until(cond: Any, timeout: float, what: str, step: Any = None) -> None:
-    deadline = time.monotonic() + timeout
+    """kafkaops.testing.waits.wait_until that calls ``step()`` between checks (a driver producing)."""
+    deadline = Deadline(timeout)
     while not cond():
-        if time.monotonic() > deadline:
+        if deadline.expired:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
         if step is not None:
             step()
