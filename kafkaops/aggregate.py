@@ -100,7 +100,7 @@ def run_aggregate(
 
         consumer: CheckpointedConsumer[bytes, dict[str, int]] = CheckpointedConsumer(
             store, job, bootstrap_servers, topic, BytesCodec(),
-            every_records=every_records, every_seconds=every_seconds, on_checkpoint=publish,
+            every_records=every_records, every_seconds=every_seconds, on_checkpoint=publish, handle_sigterm=True,
         )
         resumed_from = consumer.checkpoint_id
         counts = consumer.state

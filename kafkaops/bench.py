@@ -225,17 +225,11 @@ def avro_workload(count: int, schema_file: Path | None = None, schema_id: int | 
     records = [distinct[i % len(distinct)] for i in range(count)]
     sid = schema_id or 1
     if zk_hosts:
-        from kazoo.client import KazooClient
-
+        from kafkaops.coord.session import Coordinator
         from kafkaops.serde.registry import SchemaRegistry
 
-        zk = KazooClient(hosts=zk_hosts)
-        zk.start(timeout=15)
-        try:
-            sid = SchemaRegistry(zk).register("bench-order-value", schema).id
-        finally:
-            zk.stop()
-            zk.close()
+        with Coordinator(zk_hosts) as coord:
+            sid = SchemaRegistry(coord).register("bench-order-value", schema).id
     return AvroWorkload(schema, sid, records)
 
 

@@ -246,21 +246,14 @@ class _Registry:
         self.hosts = zookeeper or str(_local_cluster().zk_hosts)
 
     def __enter__(self) -> Any:
-        from kazoo.client import KazooClient
-        from kazoo.handlers.threading import KazooTimeoutError
+        from kafkaops.coord.session import Coordinator
+        from kafkaops.serde.registry import SchemaRegistry
 
-        from kafkaops.serde.registry import RegistryError, SchemaRegistry
-
-        self.zk = KazooClient(hosts=self.hosts, timeout=10.0)
-        try:
-            self.zk.start(timeout=15)
-        except KazooTimeoutError:
-            raise RegistryError(f"ZooKeeper at {self.hosts} not reachable") from None
-        return SchemaRegistry(self.zk)
+        self.coord = Coordinator(self.hosts).start()
+        return SchemaRegistry(self.coord)
 
     def __exit__(self, *exc: object) -> None:
-        self.zk.stop()
-        self.zk.close()
+        self.coord.stop()
 
 
 def _require_topic(bootstrap: str, topic: str) -> None:
@@ -475,7 +468,7 @@ def consume(
             codec = BytesCodec()
         else:
             raise typer.BadParameter(f"--format: avro, json or bytes, not {value_format!r}")
-        consumer: TypedConsumer[Any] = stack.enter_context(TypedConsumer(bs, topic, group, codec))
+        consumer: TypedConsumer[Any] = stack.enter_context(TypedConsumer(bs, topic, group, codec, handle_sigterm=True))
         seen = 0
         last = time.monotonic()
         while max_records is None or seen < max_records:

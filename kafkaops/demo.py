@@ -359,13 +359,14 @@ def typed_order_steps(cluster: LocalCluster, messages: int = 1000, timeout: floa
     from kafkaops.clients.producer import TypedProducer
     from kafkaops.serde.avro import AvroCodec, AvroSchema
     from kafkaops.serde.registry import SchemaRegistry
+    from kafkaops.coord.session import Coordinator
 
     from kafkaops.resources import schema_path
 
     bootstrap = cluster.bootstrap_servers
-    zk = cluster.kazoo()
+    coord = Coordinator(cluster.profile).start()
     try:
-        registry = SchemaRegistry(zk)
+        registry = SchemaRegistry(coord)
         subject = "demo-orders-value"
         v1 = registry.register(subject, AvroSchema.load(schema_path("order-v1")))
         v2 = registry.register(subject, AvroSchema.load(schema_path("order-v2")))
@@ -403,6 +404,5 @@ def typed_order_steps(cluster: LocalCluster, messages: int = 1000, timeout: floa
         yield Step("dead-letter queue", f"{consumer.dead_lettered} poison record sent to {topic}.dlq with its error "
                    "and source headers; consumption went on", consumer.dead_lettered == 1)
     finally:
-        zk.stop()
-        zk.close()
+        coord.stop()
 # ---- end serde & clients (issue 3) ---------------------------------------
