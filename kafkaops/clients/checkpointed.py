@@ -19,17 +19,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaException, TopicPartition
 
 from kafkaops.clients.consumer import ConsumerRecord, TypedConsumer
+from kafkaops.clients.sigterm import SigtermHandler
 from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.serde.codec import Codec, Deserializer
@@ -106,7 +106,6 @@ class CheckpointedConsumer(Generic[T, S]):
         self.new_partitions = new_partitions
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
-        self._prev_sigterm: Any = None
         # claim first: from here on an older instance of the job is fenced
         self.epoch = store.claim(job, self.owner)
         checkpoint = store.latest(job)
@@ -131,8 +130,9 @@ class CheckpointedConsumer(Generic[T, S]):
             poll_timeout=poll_timeout,
             handle_sigterm=False,
         )
-        if handle_sigterm and threading.current_thread() is threading.main_thread():
-            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.sigterm = SigtermHandler(self.stop, f"job {job} (after a final checkpoint)")
+        if handle_sigterm:
+            self.sigterm.install()
 
     # ---- OffsetSource ----------------------------------------------------------------
 
@@ -249,12 +249,7 @@ class CheckpointedConsumer(Generic[T, S]):
             pass
         finally:
             self.consumer.close()
-            if self._prev_sigterm is not None:
-                try:
-                    signal.signal(signal.SIGTERM, self._prev_sigterm)
-                except ValueError:
-                    pass
-                self._prev_sigterm = None
+            self.sigterm.restore()
 
     def __enter__(self) -> CheckpointedConsumer[T, S]:
         return self
@@ -266,7 +261,3 @@ class CheckpointedConsumer(Generic[T, S]):
         tb: TracebackType | None,
     ) -> None:
         self.close(processed=exc_type is None)
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        log.info("SIGTERM: job %s stops after a final checkpoint", self.job)
-        self._stop.set()

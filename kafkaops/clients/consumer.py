@@ -23,11 +23,8 @@ other components drive the consumer without touching it.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -35,6 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.offsets import OffsetTracker
+from kafkaops.clients.sigterm import SigtermHandler
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
 from kafkaops.serde.codec import BytesCodec, Codec, DecodeError, Deserializer
@@ -164,10 +162,10 @@ class TypedConsumer(Generic[T]):
         self.offsets = OffsetTracker()
         self._stopping = False  # set by stop() / SIGTERM; a bool write is atomic
         self._closed = False
-        self._prev_sigterm: Any = None
         self.dead_lettered = 0
-        if handle_sigterm and threading.current_thread() is threading.main_thread():
-            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.sigterm = SigtermHandler(self.stop, f"consumer of {', '.join(self.topics)} in group {group_id}")
+        if handle_sigterm:
+            self.sigterm.install()
         self.client.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     # ------------------------------------------------------------------ consuming
@@ -315,7 +313,7 @@ class TypedConsumer(Generic[T]):
             finally:
                 if self._own_dlq and self.dead_letter is not None:
                     self.dead_letter.close()
-                self._restore_sigterm()
+                self.sigterm.restore()
 
     def __enter__(self) -> TypedConsumer[T]:
         return self
@@ -421,18 +419,6 @@ class TypedConsumer(Generic[T]):
         if self._buffer:
             self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
         self.offsets.forget(gone)
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        log.info("SIGTERM: stopping consumption gracefully")
-        self._stopping = True
-
-    def _restore_sigterm(self) -> None:
-        if self._prev_sigterm is not None:
-            try:
-                signal.signal(signal.SIGTERM, self._prev_sigterm)
-            except ValueError:  # closed from another thread
-                pass
-            self._prev_sigterm = None
 
 
 def _partitions(offsets: dict[TP, int]) -> list[TopicPartition]:
