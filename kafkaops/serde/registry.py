@@ -197,8 +197,9 @@ class SchemaRegistry:
         path = self._subject_path(subject) if subject else f"{self.root}/config"
         if subject:
             _check_subject(subject)
-            self._ensure(f"{path}/versions", b"")
         self._ensure(path, b"{}")
+        if subject:
+            self._ensure(f"{path}/versions", b"")
         data = json.dumps({"compatibility": m.value}).encode()
         self._call(self._zk.set, path, data)
 
