@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
 from kafkaops.admin import admin_client
+from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,14 @@ def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 120)
                   "auto.offset.reset": "earliest", "enable.auto.commit": False, "logger": log})
     c.subscribe([topic])
     got: list[bytes] = []
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     try:
-        while len(got) < expected and time.monotonic() < deadline:
+        while len(got) < expected and not deadline.expired:
             m = c.poll(0.5)
             if m is not None and not m.error():
                 got.append(m.value())
-        end = time.monotonic() + 2
-        while time.monotonic() < end:
+        linger = Deadline(2)
+        while not linger.expired:
             m = c.poll(0.2)
             if m is not None and not m.error():
                 got.append(m.value())
@@ -73,7 +73,10 @@ def full_isr(bootstrap: str, topic: str, size: int = 3) -> bool:
 
 
 class Writer(threading.Thread):
-    """Produces 0, 1, 2, ... with acks=all + idempotence; remembers what was acknowledged."""
+    """Produces 0, 1, 2, ... with acks=all + idempotence; remembers what was acknowledged.
+
+    With those settings and a delivery timeout longer than any outage a test causes, no
+    delivery may fail: ``finish`` asserts that none did (a failed delivery is a bug)."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
@@ -105,3 +108,7 @@ class Writer(threading.Thread):
         self.join(30)
         left = self.producer.flush(timeout)
         assert left == 0, f"{left} records still unacknowledged after {timeout}s"
+        assert not self.errors, (
+            f"{len(self.errors)} deliveries failed with acks=all and idempotence "
+            f"(a bug to report): {sorted({str(e) for e in self.errors})[:3]}"
+        )

@@ -19,25 +19,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaException, TopicPartition
 
 from kafkaops.clients.consumer import ConsumerRecord, TypedConsumer
+from kafkaops.clients.sigterm import SigtermHandler
+from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.serde.codec import Codec, Deserializer
+from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 S = TypeVar("S")
-TP = tuple[str, int]
 
 #: librdkafka settings of a checkpointed consumer (``config`` overrides them). The job
 #: is also a static group member (``group.instance.id = kafkaops-job-<job>``), so a
@@ -66,13 +67,16 @@ class CheckpointedConsumer(Generic[T, S]):
     records that ``poll()`` or iteration return. ``on_checkpoint(ckpt_id, state)`` runs
     after each successful save (e.g. to publish the state). ``new_partitions``:
     where partitions without a checkpointed offset start ("earliest" or "latest").
+    ``cluster``: a :class:`~kafkaops.config.ClusterProfile` or a bootstrap string.
+    ``handle_sigterm`` (off by default, as in TypedConsumer): in the main thread,
+    SIGTERM ends iteration after a final checkpoint; the job's process opts in.
     """
 
     def __init__(
         self,
         store: CheckpointStore,
         job: str,
-        bootstrap_servers: str,
+        cluster: ClusterProfile | str,
         topics: str | Iterable[str],
         value_codec: Codec[T] | Deserializer[T],
         *,
@@ -87,7 +91,7 @@ class CheckpointedConsumer(Generic[T, S]):
         key_codec: Deserializer[Any] | None = None,
         config: dict[str, Any] | None = None,
         on_checkpoint: Callable[[str, S], None] | None = None,
-        handle_sigterm: bool = True,
+        handle_sigterm: bool = False,
         poll_timeout: float = 0.5,
     ) -> None:
         if new_partitions not in ("earliest", "latest"):
@@ -102,7 +106,6 @@ class CheckpointedConsumer(Generic[T, S]):
         self.new_partitions = new_partitions
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self._stop = threading.Event()
-        self._prev_sigterm: Any = None
         # claim first: from here on an older instance of the job is fenced
         self.epoch = store.claim(job, self.owner)
         checkpoint = store.latest(job)
@@ -117,7 +120,7 @@ class CheckpointedConsumer(Generic[T, S]):
                      len(self._offsets), self.epoch)
         conf = {**CHECKPOINTED_CONFIG, "group.instance.id": f"kafkaops-job-{job}", **(config or {})}
         self.consumer: TypedConsumer[T] = TypedConsumer(
-            bootstrap_servers,
+            cluster,
             topics,
             group_id or f"kafkaops-job-{job}",
             value_codec,
@@ -127,8 +130,9 @@ class CheckpointedConsumer(Generic[T, S]):
             poll_timeout=poll_timeout,
             handle_sigterm=False,
         )
-        if handle_sigterm and threading.current_thread() is threading.main_thread():
-            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.sigterm = SigtermHandler(self.stop, f"job {job} (after a final checkpoint)")
+        if handle_sigterm:
+            self.sigterm.install()
 
     # ---- OffsetSource ----------------------------------------------------------------
 
@@ -245,12 +249,7 @@ class CheckpointedConsumer(Generic[T, S]):
             pass
         finally:
             self.consumer.close()
-            if self._prev_sigterm is not None:
-                try:
-                    signal.signal(signal.SIGTERM, self._prev_sigterm)
-                except ValueError:
-                    pass
-                self._prev_sigterm = None
+            self.sigterm.restore()
 
     def __enter__(self) -> CheckpointedConsumer[T, S]:
         return self
@@ -262,7 +261,3 @@ class CheckpointedConsumer(Generic[T, S]):
         tb: TracebackType | None,
     ) -> None:
         self.close(processed=exc_type is None)
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        log.info("SIGTERM: job %s stops after a final checkpoint", self.job)
-        self._stop.set()

@@ -23,25 +23,25 @@ other components drive the consumer without touching it.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from types import FrameType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from kafkaops.clients.dlq import DeadLetterQueue
+from kafkaops.clients.librdkafka import masked, render
+from kafkaops.clients.offsets import OffsetTracker
+from kafkaops.clients.sigterm import SigtermHandler
+from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
 from kafkaops.serde.codec import BytesCodec, Codec, DecodeError, Deserializer
+from kafkaops.types import TP
+from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-TP = tuple[str, int]
 
 ASSIGNMENT_STRATEGIES = ("range", "roundrobin", "cooperative-sticky")
 
@@ -66,9 +66,11 @@ class PoisonMessageError(ConsumerError):
     """A record that does not decode, on a consumer without a dead-letter queue."""
 
 
-@dataclass(frozen=True)
-class ConsumerRecord(Generic[T]):
-    """One decoded record. ``timestamp`` in ms since the epoch; ``headers`` as Kafka gave them."""
+class ConsumerRecord(NamedTuple, Generic[T]):
+    """One decoded record. ``timestamp`` in ms since the epoch; ``headers`` as Kafka gave them.
+
+    Immutable and built once per record, so a named tuple: the cheapest immutable record
+    Python builds through its constructor (a frozen dataclass costs three times as much)."""
 
     topic: str
     partition: int
@@ -79,18 +81,10 @@ class ConsumerRecord(Generic[T]):
     value: T
 
 
-_new = object.__new__
-_set = object.__setattr__
-
-
-# ConsumerRecords are built as object.__new__ + one __dict__ assignment: the frozen
-# dataclass' own __init__ pays one object.__setattr__ per field, on the hot path.
-
-
 class OffsetSource(Protocol):
     """Starting offsets kept outside Kafka's group offsets (e.g. ZooKeeper checkpoints)."""
 
-    def starting_offsets(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    def starting_offsets(self, partitions: list[TP]) -> dict[TP, int]:
         """For newly assigned partitions: where to start; partitions left out use the group's offsets."""
         ...
 
@@ -101,18 +95,21 @@ PartitionsHook = Callable[[list[TP]], None]
 class TypedConsumer(Generic[T]):
     """Subscribe to ``topics`` in ``group_id`` and yield ``ConsumerRecord[T]`` decoded by ``value_codec``.
 
+    ``cluster``: a :class:`~kafkaops.config.ClusterProfile` or a bootstrap string.
     ``assignment_strategy``: range, roundrobin or cooperative-sticky (default).
     ``offset_source``: consulted on every assignment; its offsets win over committed ones.
     ``on_assign``/``on_revoke``: hooks called with the list of (topic, partition)
     (after assignment / before the partitions go; revoke hooks also get lost partitions).
     ``dead_letter``: True (default: ``<topic>.dlq``), a DeadLetterQueue, or False
-    (then a poison record raises PoisonMessageError). ``handle_sigterm``: in the main
-    thread, SIGTERM stops iteration gracefully (the previous handler is restored on close).
+    (then a poison record raises PoisonMessageError). ``handle_sigterm`` (off by
+    default: a library leaves the process' signal handlers alone): in the main thread,
+    SIGTERM stops iteration gracefully; the previous handler is restored on close.
+    Applications that own the process (the CLI, the demo) turn it on.
     """
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        cluster: ClusterProfile | str,
         topics: str | Iterable[str],
         group_id: str,
         value_codec: Codec[T] | Deserializer[T],
@@ -126,12 +123,13 @@ class TypedConsumer(Generic[T]):
         dead_letter: DeadLetterQueue | bool = True,
         batch_size: int = 500,
         poll_timeout: float = 0.5,
-        handle_sigterm: bool = True,
+        handle_sigterm: bool = False,
     ) -> None:
         if assignment_strategy not in ASSIGNMENT_STRATEGIES:
             raise ConsumerError(
                 f"unknown assignment strategy {assignment_strategy!r}: one of {', '.join(ASSIGNMENT_STRATEGIES)}"
             )
+        self.profile = as_profile(cluster)
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         self.group_id = group_id
         self.value_codec = value_codec
@@ -143,17 +141,12 @@ class TypedConsumer(Generic[T]):
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
         self._cooperative = assignment_strategy == "cooperative-sticky"
-        conf = {
-            **DEFAULT_CONFIG,
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": group_id,
-            "partition.assignment.strategy": assignment_strategy,
-            "logger": log,
-        }
-        conf.update(config or {})
-        self.config = conf
+        conf = render(self.profile, DEFAULT_CONFIG, {
+            "group.id": group_id, "partition.assignment.strategy": assignment_strategy, "logger": log,
+        }, config)
+        self.config = masked(conf)
         if dead_letter is True:
-            self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(bootstrap_servers)
+            self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
             self._own_dlq = True
         else:
             self.dead_letter = dead_letter or None
@@ -161,19 +154,18 @@ class TypedConsumer(Generic[T]):
         try:
             self.client = Consumer(conf)
         except KafkaException as exc:
-            raise ConsumerError(f"invalid consumer configuration: {exc.args[0].str()}") from None
+            raise ConsumerError(
+                f"invalid consumer configuration for {self.profile.bootstrap_servers}: {exc.args[0].str()}"
+            ) from None
         self._buffer: deque[Message] = deque()  # fetched, not yet decoded
         self._kdecode = None if isinstance(self.key_codec, BytesCodec) else self.key_codec.decode
-        self._assigned: set[TP] = set()
-        self._unacked: dict[TP, int] = {}
-        self._processed: dict[TP, int] = {}
-        self._stored: dict[TP, int] = {}
+        self.offsets = OffsetTracker()
         self._stopping = False  # set by stop() / SIGTERM; a bool write is atomic
         self._closed = False
-        self._prev_sigterm: Any = None
         self.dead_lettered = 0
-        if handle_sigterm and threading.current_thread() is threading.main_thread():
-            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.sigterm = SigtermHandler(self.stop, f"consumer of {', '.join(self.topics)} in group {group_id}")
+        if handle_sigterm:
+            self.sigterm.install()
         self.client.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     # ------------------------------------------------------------------ consuming
@@ -182,10 +174,10 @@ class TypedConsumer(Generic[T]):
 
         Asking for the next record acknowledges the one before (and any poison
         records between them go to the dead-letter queue in order)."""
-        unacked, processed = self._unacked, self._processed
+        unacked, processed = self.offsets.unacked, self.offsets.processed
         decode = self.value_codec.decode
         kdecode = self._kdecode
-        new, set_dict, cls = _new, _set, ConsumerRecord
+        record_type = ConsumerRecord
         while not (self._stopping or self._closed):
             if unacked:
                 processed.update(unacked)
@@ -207,13 +199,8 @@ class TypedConsumer(Generic[T]):
                 self._poison(m, exc)
                 continue
             topic, partition, offset = m.topic(), m.partition(), m.offset()
-            record = new(cls)
-            set_dict(record, "__dict__", {
-                "topic": topic, "partition": partition, "offset": offset,
-                "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
-            })
             unacked[(topic, partition)] = offset + 1  # type: ignore[index, operator]
-            yield record
+            yield record_type(topic, partition, offset, m.timestamp()[1], key, m.headers(), value)  # type: ignore[arg-type]
 
     def __next__(self) -> ConsumerRecord[T]:
         """The next record, blocking; ends (StopIteration) after ``stop()``, SIGTERM or close."""
@@ -226,33 +213,29 @@ class TypedConsumer(Generic[T]):
 
     def poll(self, timeout: float = 1.0) -> ConsumerRecord[T] | None:
         """The next record, or None after ``timeout`` seconds. Acknowledges the records delivered before."""
-        if self._unacked:
-            self._processed.update(self._unacked)
-            self._unacked.clear()
-        deadline = 0.0
+        self.offsets.ack_all()
+        deadline: Deadline | None = None
         while True:
             buffer = self._buffer
             while buffer:
                 record = self._decode(buffer.popleft())
                 if record is None:
                     continue
-                self._unacked[(record.topic, record.partition)] = record.offset + 1
+                self.offsets.delivered((record.topic, record.partition), record.offset)
                 return record
-            if not deadline:
-                deadline = time.monotonic() + timeout
-            left = deadline - time.monotonic()
-            if left <= 0 or self._stopping or self._closed:
+            if deadline is None:
+                deadline = Deadline(timeout)
+            if deadline.expired or self._stopping or self._closed:
                 return None
-            self._fetch(min(left, self.poll_timeout))
+            self._fetch(deadline.remaining(cap=self.poll_timeout))
 
     def poll_batch(self, max_records: int = 500, timeout: float = 1.0) -> list[ConsumerRecord[T]]:
         """Up to ``max_records`` records, waiting at most ``timeout`` for the first ones.
         Acknowledges the records delivered before."""
-        if self._unacked:
-            self.ack()
-        deadline = time.monotonic() + timeout
+        self.offsets.ack_all()
+        deadline = Deadline(timeout)
         batch: list[ConsumerRecord[T]] = []
-        unacked = self._unacked
+        unacked = self.offsets.unacked
         while len(batch) < max_records:
             buffer = self._buffer
             while buffer and len(batch) < max_records:
@@ -265,31 +248,24 @@ class TypedConsumer(Generic[T]):
                 break
             if len(batch) >= max_records:
                 break
-            left = deadline - time.monotonic()
-            if left <= 0 or self._stopping or self._closed:
+            if deadline.expired or self._stopping or self._closed:
                 break
-            self._fetch(min(left, self.poll_timeout))
+            self._fetch(deadline.remaining(cap=self.poll_timeout))
         return batch
 
     def ack(self, record: ConsumerRecord[Any] | None = None) -> None:
         """Mark processed: every record delivered so far, or ``record`` and the ones before it in its partition."""
         if record is None:
-            self._processed.update(self._unacked)
-            self._unacked.clear()
-            return
-        tp = (record.topic, record.partition)
-        nxt = record.offset + 1
-        if self._processed.get(tp, -1) < nxt:
-            self._processed[tp] = nxt
-        if self._unacked.get(tp, -1) <= nxt:
-            self._unacked.pop(tp, None)
+            self.offsets.ack_all()
+        else:
+            self.offsets.ack((record.topic, record.partition), record.offset)
 
     def processed_offsets(self) -> dict[TP, int]:
         """Per assigned partition, the next offset after the last processed record (what a commit stores)."""
-        return {tp: off for tp, off in self._processed.items() if tp in self._assigned}
+        return self.offsets.processed_offsets()
 
     def assignment(self) -> list[TP]:
-        return sorted(self._assigned)
+        return sorted(self.offsets.assigned)
 
     def commit(self) -> dict[TP, int]:
         """Commit the processed offsets synchronously; returns what was committed."""
@@ -298,7 +274,7 @@ class TypedConsumer(Generic[T]):
             return {}
         self._store(offsets)
         try:
-            self.client.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+            self.client.commit(offsets=_partitions(offsets), asynchronous=False)
         except KafkaException as exc:
             err = exc.args[0]
             if err.code() == KafkaError._NO_OFFSET:
@@ -337,12 +313,7 @@ class TypedConsumer(Generic[T]):
             finally:
                 if self._own_dlq and self.dead_letter is not None:
                     self.dead_letter.close()
-                if self._prev_sigterm is not None:
-                    try:
-                        signal.signal(signal.SIGTERM, self._prev_sigterm)
-                    except ValueError:  # closed from another thread
-                        pass
-                    self._prev_sigterm = None
+                self.sigterm.restore()
 
     def __enter__(self) -> TypedConsumer[T]:
         return self
@@ -382,12 +353,7 @@ class TypedConsumer(Generic[T]):
         except DecodeError as exc:
             self._poison(m, exc)
             return None
-        record = _new(ConsumerRecord)
-        _set(record, "__dict__", {
-            "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
-            "timestamp": m.timestamp()[1], "key": key, "headers": m.headers(), "value": value,
-        })
-        return record
+        return ConsumerRecord(m.topic(), m.partition(), m.offset(), m.timestamp()[1], key, m.headers(), value)  # type: ignore[arg-type]
 
     def _poison(self, m: Message, exc: DecodeError) -> None:
         where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
@@ -395,30 +361,22 @@ class TypedConsumer(Generic[T]):
             raise PoisonMessageError(f"{where}: {type(exc).__name__}: {exc}")
         self.dead_letter.send(m, exc)
         self.dead_lettered += 1
-        tp = (m.topic() or "", m.partition() or 0)
-        nxt = (m.offset() or 0) + 1
-        if tp in self._unacked:  # records before it are still being processed: ack together
-            self._unacked[tp] = nxt
-        else:
-            self._processed[tp] = nxt
+        self.offsets.skipped((m.topic() or "", m.partition() or 0), m.offset() or 0)
 
     def _store(self, offsets: dict[TP, int]) -> None:
-        todo = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if self._stored.get((t, p)) != o]
+        todo = self.offsets.unstored(offsets)
         if not todo:
             return
         try:
-            self.client.store_offsets(offsets=todo)
+            self.client.store_offsets(offsets=_partitions(todo))
         except KafkaException as exc:
             log.warning("store_offsets failed (partitions moving?): %s", exc.args[0].str())
             return
-        for tp in todo:
-            self._stored[(tp.topic, tp.partition)] = tp.offset
+        self.offsets.mark_stored(todo)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
-        for tp in tps:  # stale progress from an earlier ownership of these partitions
-            self._processed.pop(tp, None)
-            self._stored.pop(tp, None)
+        self.offsets.assign(tps, incremental=self._cooperative)
         if self.offset_source is not None and tps:
             starts = self.offset_source.starting_offsets(tps)
             for p in partitions:
@@ -426,25 +384,22 @@ class TypedConsumer(Generic[T]):
                 if off is not None:
                     p.offset = off
                     if off >= 0:  # not a logical offset (OFFSET_BEGINNING -2, OFFSET_END -1)
-                        self._processed[(p.topic, p.partition)] = off
+                        self.offsets.start_at((p.topic, p.partition), off)
             if self._cooperative:
                 consumer.incremental_assign(partitions)
             else:
                 consumer.assign(partitions)
-        if not self._cooperative:
-            self._assigned = set()
-        self._assigned.update(tps)
         log.info("assigned %s", tps)
         for hook in self.on_assign_hooks:
             hook(tps)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
-        offsets = {tp: o for tp, o in self.processed_offsets().items() if tp in set(tps)}
+        offsets = self.offsets.processed_offsets(tps)
         if offsets:
             self._store(offsets)
             try:
-                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+                consumer.commit(offsets=_partitions(offsets), asynchronous=False)
             except KafkaException as exc:
                 log.warning("commit on revoke failed: %s", exc.args[0].str())
         for hook in self.on_revoke_hooks:
@@ -463,15 +418,11 @@ class TypedConsumer(Generic[T]):
         gone = set(tps)
         if self._buffer:
             self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) not in gone)
-        for tp in gone:
-            self._assigned.discard(tp)
-            self._unacked.pop(tp, None)
-            self._processed.pop(tp, None)
-            self._stored.pop(tp, None)
+        self.offsets.forget(gone)
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        log.info("SIGTERM: stopping consumption gracefully")
-        self._stopping = True
+
+def _partitions(offsets: dict[TP, int]) -> list[TopicPartition]:
+    return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
 
 
 def _hooks(h: PartitionsHook | Iterable[PartitionsHook] | None) -> list[PartitionsHook]:

@@ -18,6 +18,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kafkaops.admin import admin_client, create_topic
+from kafkaops.clients.librdkafka import render
+from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
 
 log = logging.getLogger(__name__)
@@ -37,26 +39,21 @@ class DeadLetterError(KafkaopsError):
 
 class DeadLetterQueue:
     """Produces dead letters to ``<source topic><suffix>``, creating that topic when missing
-    (1 partition, replication factor min(3, brokers), min.insync.replicas min(2, RF))."""
+    (1 partition, replication factor min(3, brokers), min.insync.replicas min(2, RF)).
+    ``cluster``: a :class:`~kafkaops.config.ClusterProfile` or a bootstrap string."""
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        cluster: ClusterProfile | str,
         *,
         suffix: str = DEFAULT_SUFFIX,
         config: dict[str, Any] | None = None,
         timeout: float = 60.0,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.profile = as_profile(cluster)
         self.suffix = suffix
         self.timeout = timeout
-        self._config = {
-            "bootstrap.servers": bootstrap_servers,
-            "acks": "all",
-            "enable.idempotence": True,
-            "logger": log,
-            **(config or {}),
-        }
+        self._overrides = config  # rendered (with the profile's secrets) only when the producer is made
         self._producer: Producer | None = None
         self._topics: set[str] = set()
         self.sent = 0
@@ -104,19 +101,20 @@ class DeadLetterQueue:
 
     def _client(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer(self._config)
+            self._producer = Producer(render(
+                self.profile, {"acks": "all", "enable.idempotence": True, "logger": log}, self._overrides))
         return self._producer
 
     def _ensure_topic(self, topic: str) -> None:
         if topic in self._topics:
             return
-        admin = admin_client(self.bootstrap_servers)
+        admin = admin_client(self.profile)
         try:
             md = admin.list_topics(timeout=30)
             if topic not in md.topics or md.topics[topic].error is not None:
                 rf = min(3, max(1, len(md.brokers)))
                 create_topic(
-                    self.bootstrap_servers, topic, partitions=1, replication_factor=rf,
+                    self.profile, topic, partitions=1, replication_factor=rf,
                     config={"min.insync.replicas": str(min(2, rf))}, exist_ok=True,
                 )
                 log.info("created dead-letter topic %s (RF %d)", topic, rf)

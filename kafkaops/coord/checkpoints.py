@@ -19,14 +19,9 @@ the commit are removed, and chunks left by a crashed writer are pruned later.
 from __future__ import annotations
 
 import builtins
-import hashlib
-import json
 import logging
-import time
 import uuid
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kazoo.exceptions import (
@@ -34,94 +29,36 @@ from kazoo.exceptions import (
     ConnectionLoss,
     NodeExistsError,
     NoNodeError,
-    NotEmptyError,
     OperationTimeoutError,
     RolledBackError,
     RuntimeInconsistency,
 )
 
+from kafkaops.coord.checkpoint_chunks import StateChunks
+from kafkaops.coord.checkpoint_format import (
+    CHUNK_BYTES,
+    MAX_ZNODE_BYTES,
+    PREFIX,
+    Checkpoint,
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointInfo,
+    CheckpointNotFoundError,
+    FencedError,
+    decode_header,
+    decode_state,
+    encode,
+    header_token,
+    is_checkpoint_id,
+)
 from kafkaops.coord.election import bump_epoch, current_epoch, epoch_path
 from kafkaops.coord.session import Coordinator, CoordinatorError
-from kafkaops.errors import KafkaopsError
+from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
 
-TopicPartition = tuple[str, int]
-
-#: Largest znode payload we write (ZooKeeper's jute.maxbuffer is 1 MiB per request).
-MAX_ZNODE_BYTES = 900_000
-#: Size of one state chunk.
-CHUNK_BYTES = 900_000
-#: The pointer znode's name.
 POINTER = "latest"
-PREFIX = "ckpt-"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(KafkaopsError):
-    """A checkpoint could not be written or read."""
-
-
-class FencedError(CheckpointError):
-    """The writer's epoch is no longer the job's: another owner took over; nothing was written."""
-
-
-class CheckpointNotFoundError(CheckpointError):
-    """No such job or checkpoint."""
-
-
-class CheckpointCorruptError(CheckpointError):
-    """A checkpoint's state does not match its recorded size or SHA-256 (or a chunk is missing)."""
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """A checkpoint's header: everything but the state bytes."""
-
-    job: str
-    id: str
-    epoch: int
-    created: float
-    offsets: dict[TopicPartition, int]
-    metadata: dict[str, Any]
-    state_size: int | None
-    state_sha256: str | None
-    codec: str
-    chunks: int
-    token: str
-    latest: bool = False
-
-    @property
-    def seq(self) -> int:
-        return int(self.id[len(PREFIX):])
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A checkpoint with its state (None when saved without one)."""
-
-    info: CheckpointInfo
-    state: bytes | None = field(repr=False)
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def job(self) -> str:
-        return self.info.job
-
-    @property
-    def offsets(self) -> dict[TopicPartition, int]:
-        return self.info.offsets
-
-    @property
-    def metadata(self) -> dict[str, Any]:
-        return self.info.metadata
-
-    @property
-    def epoch(self) -> int:
-        return self.info.epoch
+"""The pointer znode's name."""
 
 
 class CheckpointStore:
@@ -129,6 +66,7 @@ class CheckpointStore:
 
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
+        self.chunks = StateChunks(coordinator)
         self._pointer_version: dict[str, int] = {}
         self._ready: set[str] = set()
 
@@ -138,12 +76,9 @@ class CheckpointStore:
         return self.coordinator.path("checkpoints", job)
 
     def _ckpt_path(self, job: str, ckpt_id: str) -> str:
-        if not ckpt_id.startswith(PREFIX) or not ckpt_id[len(PREFIX):].isdigit():
+        if not is_checkpoint_id(ckpt_id):
             raise CheckpointNotFoundError(f"job {job!r}: {ckpt_id!r} is not a checkpoint id (ckpt-NNNNNNNNNN)")
         return self.coordinator.path("checkpoints", job, ckpt_id)
-
-    def _chunk_path(self, job: str, token: str, index: int) -> str:
-        return self.coordinator.path("checkpoints", job, "chunks", f"{token}-{index:04d}")
 
     # ---- ownership -------------------------------------------------------------------
 
@@ -165,7 +100,7 @@ class CheckpointStore:
     def save(
         self,
         job: str,
-        offsets: Mapping[TopicPartition, int],
+        offsets: Mapping[TP, int],
         state: bytes | None = None,
         metadata: Mapping[str, Any] | None = None,
         *,
@@ -181,12 +116,12 @@ class CheckpointStore:
         with coord.translate_errors(f"save checkpoint of job {job!r}"):
             self._prepare(job)
             token = uuid.uuid4().hex[:16]
-            header, inline, chunks = self._encode(job, offsets, state, metadata, epoch, token)
-            chunk_paths = self._write_chunks(job, token, chunks)
+            encoded = encode(job, offsets, state, metadata, epoch, token)
+            chunk_paths = self.chunks.write(job, token, encoded.chunks)
             try:
-                return self._commit(job, epoch, token, header + b"\n" + inline, chunk_paths)
+                return self._commit(job, epoch, token, encoded.znode, chunk_paths)
             except BaseException:
-                self._delete_quietly(chunk_paths)
+                self.chunks.delete_quietly(chunk_paths)
                 raise
 
     def _prepare(self, job: str) -> None:
@@ -194,87 +129,12 @@ class CheckpointStore:
             return
         coord = self.coordinator
         coord.ensure_path(self.job_path(job))
-        coord.ensure_path(coord.path("checkpoints", job, "chunks"))
+        coord.ensure_path(self.chunks.directory(job))
         try:
             coord.retry(coord.client.create, coord.path("checkpoints", job, POINTER), b"", acl=coord.acl)
         except NodeExistsError:
             pass
         self._ready.add(job)
-
-    def _encode(
-        self,
-        job: str,
-        offsets: Mapping[TopicPartition, int],
-        state: bytes | None,
-        metadata: Mapping[str, Any] | None,
-        epoch: int,
-        token: str,
-    ) -> tuple[bytes, bytes, list[bytes]]:
-        state_doc: dict[str, Any] | None = None
-        inline = b""
-        chunks: list[bytes] = []
-        if state is not None:
-            if not isinstance(state, (bytes, bytearray, memoryview)):
-                raise CheckpointError(f"job {job!r}: state must be bytes, not {type(state).__name__}")
-            raw = bytes(state)
-            codec, stored = "none", raw
-            if len(raw) > MAX_ZNODE_BYTES and _compressible(raw):
-                packed = zlib.compress(raw, 1)
-                if len(packed) < len(raw):
-                    codec, stored = "zlib", packed
-            state_doc = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), "codec": codec,
-                         "stored": len(stored), "chunks": 0}
-            inline = stored
-        try:
-            doc = {
-                "v": FORMAT_VERSION,
-                "epoch": epoch,
-                "created": time.time(),
-                "token": token,
-                "offsets": sorted([t, int(p), int(o)] for (t, p), o in offsets.items()),
-                "metadata": dict(metadata or {}),
-                "state": state_doc,
-            }
-            header = json.dumps(doc, separators=(",", ":")).encode()
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"job {job!r}: offsets/metadata are not JSON-serialisable: {exc}") from exc
-        if len(header) + 1 + len(inline) > MAX_ZNODE_BYTES and state_doc is not None:
-            chunks = [inline[i:i + CHUNK_BYTES] for i in range(0, len(inline), CHUNK_BYTES)] or [b""]
-            state_doc["chunks"] = len(chunks)
-            inline = b""
-            header = json.dumps(doc, separators=(",", ":")).encode()
-        if len(header) + 1 + len(inline) > MAX_ZNODE_BYTES:
-            raise CheckpointError(f"job {job!r}: checkpoint header of {len(header)} bytes exceeds a znode "
-                                  "(too many partitions or too much metadata)")
-        return header, inline, chunks
-
-    def _write_chunks(self, job: str, token: str, chunks: list[bytes]) -> list[str]:
-        if not chunks:
-            return []
-        client = self.coordinator.client
-        paths = [self._chunk_path(job, token, i) for i in range(len(chunks))]
-        pending = [client.create_async(p, c, acl=self.coordinator.acl) for p, c in zip(paths, chunks)]
-        failures: list[BaseException] = []
-        for p, c, result in zip(paths, chunks, pending):
-            try:
-                result.get()
-            except (ConnectionLoss, OperationTimeoutError):
-                try:  # retry once the connection is back; NodeExists means it did land
-                    self.coordinator.retry(self._create_if_missing, p, c)
-                except BaseException as exc:
-                    failures.append(exc)
-            except BaseException as exc:
-                failures.append(exc)
-        if failures:
-            self._delete_quietly(paths)
-            raise failures[0]
-        return paths
-
-    def _create_if_missing(self, path: str, data: bytes) -> None:
-        try:
-            self.coordinator.client.create(path, data, acl=self.coordinator.acl)
-        except NodeExistsError:
-            pass
 
     def _commit(self, job: str, epoch: int, token: str, data: bytes, chunk_paths: list[str]) -> str:
         coord = self.coordinator
@@ -327,13 +187,6 @@ class CheckpointStore:
             return None
         return info.id, info.token
 
-    def _delete_quietly(self, paths: list[str]) -> None:
-        for p in paths:
-            try:
-                self.coordinator.client.delete(p)
-            except Exception:
-                log.debug("could not delete %s (pruned later)", p, exc_info=True)
-
     # ---- reading ---------------------------------------------------------------------
 
     def _pointer_target(self, job: str) -> str:
@@ -353,27 +206,7 @@ class CheckpointStore:
             data, _ = coord.retry(coord.client.get, self._ckpt_path(job, ckpt_id))
         except NoNodeError:
             raise CheckpointNotFoundError(f"job {job!r} has no checkpoint {ckpt_id}") from None
-        raw = bytes(data or b"")
-        head, _, inline = raw.partition(b"\n")
-        try:
-            doc = json.loads(head)
-            st = doc.get("state") or {}
-            info = CheckpointInfo(
-                job=job,
-                id=ckpt_id,
-                epoch=int(doc["epoch"]),
-                created=float(doc["created"]),
-                offsets={(str(t), int(p)): int(o) for t, p, o in doc["offsets"]},
-                metadata=dict(doc.get("metadata") or {}),
-                state_size=int(st["size"]) if st else None,
-                state_sha256=str(st["sha256"]) if st else None,
-                codec=str(st.get("codec", "none")) if st else "none",
-                chunks=int(st.get("chunks", 0)) if st else 0,
-                token=str(doc.get("token", "")),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CheckpointCorruptError(f"job {job!r}: checkpoint {ckpt_id} has an unreadable header: {exc}") from exc
-        return info, inline
+        return decode_header(job, ckpt_id, bytes(data or b""))
 
     def _info(self, job: str, ckpt_id: str) -> CheckpointInfo:
         return self._read(job, ckpt_id)[0]
@@ -387,38 +220,11 @@ class CheckpointStore:
     def _get(self, job: str, ckpt_id: str, latest: bool) -> Checkpoint:
         with self.coordinator.translate_errors(f"read checkpoint {ckpt_id} of job {job!r}"):
             info, inline = self._read(job, ckpt_id)
-            info = _replace_latest(info, latest)
+            info = info.marked_latest(latest)
             if info.state_size is None:
                 return Checkpoint(info, None)
-            stored = self._read_chunks(info) if info.chunks else inline
-        state = stored
-        if info.codec == "zlib":
-            try:
-                state = zlib.decompress(stored)
-            except zlib.error as exc:
-                raise CheckpointCorruptError(f"job {job!r}: checkpoint {ckpt_id}: state does not decompress") from exc
-        elif info.codec != "none":
-            raise CheckpointCorruptError(f"job {job!r}: checkpoint {ckpt_id}: unknown codec {info.codec!r}")
-        if len(state) != info.state_size or hashlib.sha256(state).hexdigest() != info.state_sha256:
-            raise CheckpointCorruptError(
-                f"job {job!r}: checkpoint {ckpt_id}: state fails its SHA-256/size check "
-                f"({len(state)} bytes, expected {info.state_size})")
-        return Checkpoint(info, state)
-
-    def _read_chunks(self, info: CheckpointInfo) -> bytes:
-        client = self.coordinator.client
-        paths = [self._chunk_path(info.job, info.token, i) for i in range(info.chunks)]
-        pending = [client.get_async(p) for p in paths]
-        parts: list[bytes] = []
-        for p, result in zip(paths, pending):
-            try:
-                data, _ = result.get()
-            except NoNodeError:
-                raise CheckpointCorruptError(f"job {info.job!r}: checkpoint {info.id}: chunk {p} is missing") from None
-            except (ConnectionLoss, OperationTimeoutError):
-                data, _ = self.coordinator.retry(client.get, p)
-            parts.append(bytes(data or b""))
-        return b"".join(parts)
+            stored = self.chunks.read(info) if info.chunks else inline
+        return Checkpoint(info, decode_state(info, stored))
 
     def _pointer_target_or_none(self, job: str) -> str | None:
         try:
@@ -447,7 +253,7 @@ class CheckpointStore:
             infos: builtins.list[CheckpointInfo] = []
             for ckpt_id in ids:
                 try:
-                    infos.append(_replace_latest(self._info(job, ckpt_id), ckpt_id == target))
+                    infos.append(self._info(job, ckpt_id).marked_latest(ckpt_id == target))
                 except CheckpointNotFoundError:
                     continue
             return infos
@@ -512,10 +318,9 @@ class CheckpointStore:
                 except NoNodeError:
                     continue
                 newest_ctime = max(newest_ctime, int(stat.ctime))
-                try:
-                    tokens.add(str(json.loads(bytes(data).partition(b"\n")[0]).get("token", "")))
-                except ValueError:
-                    continue
+                token = header_token(bytes(data or b""))
+                if token is not None:
+                    tokens.add(token)
             for ckpt_id in doomed:
                 try:
                     coord.retry(client.delete, self._ckpt_path(job, ckpt_id))
@@ -523,24 +328,7 @@ class CheckpointStore:
                 except NoNodeError:
                     pass
             # chunks of deleted checkpoints, and orphans older than the newest checkpoint
-            chunks_dir = coord.path("checkpoints", job, "chunks")
-            try:
-                names = coord.retry(client.get_children, chunks_dir)
-            except NoNodeError:
-                names = []
-            removed_chunks = 0
-            for name in names:
-                if name.rsplit("-", 1)[0] in tokens:
-                    continue
-                path = f"{chunks_dir}/{name}"
-                stat = coord.retry(client.exists, path)
-                if stat is None or int(stat.ctime) >= newest_ctime:
-                    continue  # may belong to a save still in progress
-                try:
-                    coord.retry(client.delete, path)
-                    removed_chunks += 1
-                except (NoNodeError, NotEmptyError):
-                    pass
+            removed_chunks = self.chunks.remove_orphans(job, tokens, newest_ctime)
         if deleted or removed_chunks:
             log.info("job %s: pruned %d checkpoints and %d chunks", job, len(deleted), removed_chunks)
         return deleted
@@ -558,21 +346,11 @@ class CheckpointStore:
         self._pointer_version.pop(job, None)
 
 
-def _compressible(data: bytes, sample: int = 64 * 1024) -> bool:
-    """Whether zlib is worth it: compress three samples (start, middle, end) and
-    skip compression of already-compressed or random data (saves ~0.1 s per MB)."""
-    mid = len(data) // 2
-    probe = data[:sample] + data[mid:mid + sample] + data[-sample:]
-    return len(zlib.compress(probe, 1)) < 0.9 * len(probe)
-
-
-def _replace_latest(info: CheckpointInfo, latest: bool) -> CheckpointInfo:
-    if info.latest == latest:
-        return info
-    return replace(info, latest=latest)
-
-
 __all__ = [
+    "CHUNK_BYTES",
+    "MAX_ZNODE_BYTES",
+    "POINTER",
+    "PREFIX",
     "Checkpoint",
     "CheckpointCorruptError",
     "CheckpointError",
@@ -581,5 +359,4 @@ __all__ = [
     "CheckpointStore",
     "CoordinatorError",
     "FencedError",
-    "TopicPartition",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
@@ -261,8 +261,7 @@ class Coordinator:
         retried with backoff within the session timeout; session expiry is not)."""
         retry = KazooRetry(max_tries=8, delay=0.05, backoff=2, max_delay=2.0, deadline=self.timeout * 2,
                            ignore_expire=False)
-        result: T = retry(fn, *args, **kwargs)
-        return result
+        return cast(T, retry(fn, *args, **kwargs))
 
     @contextmanager
     def translate_errors(self, what: str) -> Iterator[None]:
@@ -277,19 +276,19 @@ class Coordinator:
         except (ConnectionLoss, OperationTimeoutError, SessionExpiredError, KazooTimeoutError) as exc:
             raise NotWritableError(f"{what}: ZooKeeper at {self.hosts} unavailable ({type(exc).__name__})") from exc
 
-    def ensure_path(self, path: str) -> None:
-        """Create ``path`` if missing. The znode itself gets :attr:`acl`; missing parents
-        get :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints``
-        stay open for other identities to create their own (protected) znodes in."""
+    def ensure_path(self, path: str, acl: list[Any] | None = None) -> None:
+        """Create ``path`` if missing: the znode gets ``acl`` (default :attr:`acl`), missing parents
+        :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints`` stay open
+        for other identities to create their own (protected) znodes in."""
         client = self.client
         if self.retry(client.exists, path) is not None:
             return
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):
             node = "/" + "/".join(parts[:i])
-            acl = self.acl if i == len(parts) else self.dir_acl
+            node_acl = (self.acl if acl is None else acl) if i == len(parts) else self.dir_acl
             try:
-                self.retry(client.create, node, b"", acl=acl)
+                self.retry(client.create, node, b"", acl=node_acl)
             except NodeExistsError:
                 pass
 

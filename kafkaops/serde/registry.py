@@ -1,6 +1,7 @@
 """A schema registry kept in ZooKeeper: subjects, versions, global ids, compatibility.
 
-Layout under ``/kafkaops/schemas`` (the root is configurable)::
+Layout under the Coordinator's ``schemas`` znode (``/kafkaops/schemas`` for the
+default root)::
 
     config                        {"compatibility": "BACKWARD"}   registry default
     ids/id-0000000000             the schema JSON of global id 1 (sequence node: id = seq + 1)
@@ -13,7 +14,8 @@ Ids come from ZooKeeper sequence nodes and are claimed for a schema with a
 agree on one id and different schemas never share one. A new subject version is
 written in one transaction that checks the subject znode's version, so two
 concurrent registrations cannot both pass the compatibility check against the same
-latest version. Lookups by id are cached (ids are immutable).
+latest version. Lookups by id are cached (ids are immutable). Every ZooKeeper call
+goes through the process' Coordinator: its session, retry policy, ACLs and errors.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError
-from kazoo.retry import KazooRetry
 
+from kafkaops.coord.session import Coordinator
 from kafkaops.serde.avro import AvroSchema, SchemaError
 from kafkaops.serde.codec import SerdeError, UnknownSchemaIdError
 from kafkaops.serde.compatibility import Compatibility, check_compatibility
 
 log = logging.getLogger(__name__)
 
+SCHEMAS = "schemas"
+"""The registry's znode under the Coordinator's root."""
 DEFAULT_ROOT = "/kafkaops/schemas"
+"""Where the registry lives for the default Coordinator root."""
 
 
 class RegistryError(SerdeError):
@@ -76,22 +81,25 @@ class CompatibilityResult:
 
 
 class SchemaRegistry:
-    """Schema registry on a started KazooClient (the caller owns and stops it)."""
+    """Schema registry in ZooKeeper, under ``coordinator.path("schemas")``, on a started
+    Coordinator (the caller owns and stops it)."""
 
     def __init__(
         self,
-        zk: KazooClient,
-        root: str = DEFAULT_ROOT,
+        coordinator: Coordinator,
         default_compatibility: Compatibility | str = Compatibility.BACKWARD,
     ) -> None:
-        self.zk = zk
-        self.root = root.rstrip("/")
+        self.coordinator = coordinator
+        self.root = coordinator.path(SCHEMAS)
         self.default_compatibility = Compatibility.parse(default_compatibility)
-        self._retry = KazooRetry(max_tries=5, delay=0.1, max_delay=2.0, ignore_expire=False)
         self._by_id: dict[int, AvroSchema] = {}
         self._id_by_fp: dict[str, int] = {}
         self._lock = threading.Lock()
         self._ensured = False
+
+    @property
+    def _zk(self) -> KazooClient:
+        return self.coordinator.client
 
     # ------------------------------------------------------------------ reads
     def schema_by_id(self, schema_id: int) -> AvroSchema:
@@ -102,7 +110,7 @@ class SchemaRegistry:
         if schema_id < 1:
             raise UnknownSchemaIdError(f"schema id {schema_id} is not registered in {self.root}")
         try:
-            data, _ = self._call(self.zk.get, f"{self.root}/ids/id-{schema_id - 1:010d}")
+            data, _ = self._call(self._zk.get, f"{self.root}/ids/id-{schema_id - 1:010d}")
         except NoNodeError:
             raise UnknownSchemaIdError(f"schema id {schema_id} is not registered in {self.root}") from None
         schema = AvroSchema.parse(data.decode())
@@ -112,14 +120,14 @@ class SchemaRegistry:
 
     def subjects(self) -> list[str]:
         try:
-            return sorted(self._call(self.zk.get_children, f"{self.root}/subjects"))
+            return sorted(self._call(self._zk.get_children, f"{self.root}/subjects"))
         except NoNodeError:
             return []
 
     def versions(self, subject: str) -> list[int]:
         _check_subject(subject)
         try:
-            children = self._call(self.zk.get_children, f"{self._subject_path(subject)}/versions")
+            children = self._call(self._zk.get_children, f"{self._subject_path(subject)}/versions")
         except NoNodeError:
             raise SubjectNotFoundError(f"no subject {subject!r} in {self.root}") from None
         return sorted(int(c) for c in children)
@@ -134,7 +142,7 @@ class SchemaRegistry:
         elif version not in versions:
             raise SubjectNotFoundError(f"subject {subject!r} has no version {version} (has {versions})")
         try:
-            data, _ = self._call(self.zk.get, f"{self._subject_path(subject)}/versions/{version:010d}")
+            data, _ = self._call(self._zk.get, f"{self._subject_path(subject)}/versions/{version:010d}")
         except NoNodeError:
             raise SubjectNotFoundError(f"subject {subject!r} has no version {version}") from None
         schema_id = int(json.loads(data)["id"])
@@ -160,7 +168,7 @@ class SchemaRegistry:
         paths = ([self._subject_path(subject)] if subject else []) + [f"{self.root}/config"]
         for path in paths:
             try:
-                data, _ = self._call(self.zk.get, path)
+                data, _ = self._call(self._zk.get, path)
             except NoNodeError:
                 continue
             mode = json.loads(data or b"{}").get("compatibility") if data else None
@@ -189,10 +197,11 @@ class SchemaRegistry:
         path = self._subject_path(subject) if subject else f"{self.root}/config"
         if subject:
             _check_subject(subject)
-            self._ensure(path, b"{}")
-            self._call(self.zk.ensure_path, f"{path}/versions")
+        self._ensure(path, b"{}")
+        if subject:
+            self._ensure(f"{path}/versions", b"")
         data = json.dumps({"compatibility": m.value}).encode()
-        self._call(self.zk.set, path, data)
+        self._call(self._zk.set, path, data)
 
     def register(self, subject: str, schema: AvroSchema | str | dict[str, Any]) -> RegisteredSchema:
         """Add ``schema`` as the next version of ``subject`` (or return the version that has it).
@@ -205,10 +214,10 @@ class SchemaRegistry:
         self._ensure_layout()
         spath = self._subject_path(subject)
         self._ensure(spath, b"{}")
-        self._call(self.zk.ensure_path, f"{spath}/versions")
+        self._ensure(f"{spath}/versions", b"")
         schema_id: int | None = None
         for _ in range(50):
-            data, stat = self._call(self.zk.get, spath)
+            data, stat = self._call(self._zk.get, spath)
             versions = self.versions(subject)
             existing = [self.get(subject, v) for v in versions]
             if schema_id is None:
@@ -223,11 +232,13 @@ class SchemaRegistry:
             if schema_id is None:
                 schema_id = self._claim_id(s)
             version = (versions[-1] if versions else 0) + 1
-            tx = self.zk.transaction()
+            tx = self._zk.transaction()
             tx.set_data(spath, data, version=stat.version)
-            tx.create(f"{spath}/versions/{version:010d}", json.dumps({"id": schema_id}).encode())
+            tx.create(f"{spath}/versions/{version:010d}", json.dumps({"id": schema_id}).encode(),
+                      acl=self.coordinator.acl)
             try:
-                results = tx.commit()
+                with self.coordinator.translate_errors(f"register a version of {subject}"):
+                    results = tx.commit()
             except KazooException as exc:
                 raise RegistryError(f"cannot register a version of {subject}: {exc}") from None
             failed = [r for r in results if isinstance(r, Exception)]
@@ -243,7 +254,7 @@ class SchemaRegistry:
         """Remove a subject and its versions (global ids stay valid for old data)."""
         _check_subject(subject)
         try:
-            self._call(self.zk.delete, self._subject_path(subject), recursive=True)
+            self._call(self._zk.delete, self._subject_path(subject), recursive=True)
         except NoNodeError:
             raise SubjectNotFoundError(f"no subject {subject!r}") from None
 
@@ -253,7 +264,7 @@ class SchemaRegistry:
         if cached is not None:
             return cached
         try:
-            data, _ = self._call(self.zk.get, f"{self.root}/fingerprints/{schema.fingerprint}")
+            data, _ = self._call(self._zk.get, f"{self.root}/fingerprints/{schema.fingerprint}")
         except NoNodeError:
             return None
         schema_id = int(data)
@@ -266,13 +277,15 @@ class SchemaRegistry:
         existing = self._existing_id(schema)
         if existing is not None:
             return existing
-        path = self._call(self.zk.create, f"{self.root}/ids/id-", schema.to_json().encode(), sequence=True)
+        acl = self.coordinator.acl
+        path = self._call(self._zk.create, f"{self.root}/ids/id-", schema.to_json().encode(), sequence=True, acl=acl)
         schema_id = int(path.rsplit("-", 1)[1]) + 1
         try:
-            self._call(self.zk.create, f"{self.root}/fingerprints/{schema.fingerprint}", str(schema_id).encode())
+            self._call(self._zk.create, f"{self.root}/fingerprints/{schema.fingerprint}", str(schema_id).encode(),
+                       acl=acl)
         except NodeExistsError:
             # someone registered the same schema at the same moment: theirs wins, drop ours
-            self._call(self.zk.delete, path)
+            self._call(self._zk.delete, path)
             winner = self._existing_id(schema)
             if winner is None:
                 raise RegistryError("fingerprint znode vanished during registration") from None
@@ -283,15 +296,18 @@ class SchemaRegistry:
         return schema_id
 
     def _ensure_layout(self) -> None:
+        """The shared directories: open for every identity to add its schemas to."""
         if self._ensured:
             return
+        coord = self.coordinator
         for sub in ("ids", "fingerprints", "subjects"):
-            self._call(self.zk.ensure_path, f"{self.root}/{sub}")
+            with coord.translate_errors(f"create the schema registry at {self.root}"):
+                coord.ensure_path(f"{self.root}/{sub}", acl=coord.dir_acl)
         self._ensured = True
 
     def _ensure(self, path: str, data: bytes) -> None:
         try:
-            self._call(self.zk.create, path, data, makepath=True)
+            self._call(self._zk.create, path, data, acl=self.coordinator.acl, makepath=True)
         except NodeExistsError:
             pass
 
@@ -299,8 +315,12 @@ class SchemaRegistry:
         return f"{self.root}/subjects/{subject}"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args)`` with the Coordinator's retry; connection and permission failures as
+        its CoordinatorErrors, other ZooKeeper failures as RegistryError."""
+        coord = self.coordinator
         try:
-            return self._retry(fn, *args, **kwargs)
+            with coord.translate_errors(f"schema registry at {self.root}"):
+                return coord.retry(fn, *args, **kwargs)
         except (NoNodeError, NodeExistsError, BadVersionError):
             raise
         except KazooException as exc:

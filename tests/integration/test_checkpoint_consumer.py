@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import time
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +17,7 @@ from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.codec import BytesCodec
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.waits import Deadline
 
 
 @pytest.fixture
@@ -37,9 +38,9 @@ def produce(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
 def consume(c: CheckpointedConsumer[bytes, dict[str, int]], count: int, timeout: float = 60.0) -> list[int]:
     """Count ``count`` records into c.state; returns the values seen."""
     seen: list[int] = []
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     while len(seen) < count:
-        assert time.monotonic() < deadline, f"only {len(seen)} of {count} records within {timeout}s"
+        assert not deadline.expired, f"only {len(seen)} of {count} records within {timeout}s"
         record = c.poll(0.5)
         if record is not None:
             key = (record.key or b"").decode()
@@ -55,9 +56,11 @@ def test_resumes_from_checkpoint_and_fences_the_older_instance(
     topic = kafka_topic(partitions=3, prefix="ckc")
     job = f"ckc-{uuid.uuid4().hex[:6]}"
     produce(bootstrap, topic, 300)
+    sigterm = signal.getsignal(signal.SIGTERM)
 
     first: CheckpointedConsumer[bytes, dict[str, int]] = CheckpointedConsumer(
-        store, job, bootstrap, topic, BytesCodec(), every_records=50, handle_sigterm=False)
+        store, job, kafka_cluster.profile, topic, BytesCodec(), every_records=50)
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # a library object leaves the process' handler alone
     seen_first = consume(first, 120)
     ckpt = first.checkpoint()
     checkpointed = dict(first.state)
@@ -67,7 +70,7 @@ def test_resumes_from_checkpoint_and_fences_the_older_instance(
     assert sum(first.consumer.commit().values()) == 150
     # ... but not checkpointed: a new instance resumes from the checkpoint, at 120
     second: CheckpointedConsumer[bytes, dict[str, int]] = CheckpointedConsumer(
-        store, job, bootstrap, topic, BytesCodec(), every_records=50, handle_sigterm=False)
+        store, job, bootstrap, topic, BytesCodec(), every_records=50)
     try:
         assert second.epoch > first.epoch and second.checkpoint_id == ckpt
         assert second.state == checkpointed and sum(second.state.values()) == 120

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from kafkaops.coord.checkpoints import (
+    CHUNK_BYTES,
     CheckpointCorruptError,
     CheckpointNotFoundError,
     CheckpointStore,
@@ -127,6 +128,23 @@ def test_prune_keeps_newest_and_pointer_and_removes_orphan_chunks(coord: Coordin
     # only the chunks of surviving checkpoints remain (ids[1] and ids[7] are the big ones)
     assert len(coord.client.get_children(chunks_dir)) == 6
     assert store.get("p", ids[1]).state == big and store.get("p", ids[7]).state == big
+
+
+def test_compressible_state_beyond_a_chunk_is_compressed_chunked_and_read_back(coord: Coordinator) -> None:
+    """The zlib + chunk path: a state zlib shrinks, still larger than one znode after that."""
+    store = CheckpointStore(coord)
+    epoch = store.claim("z", "w")
+    state = os.urandom(2 * CHUNK_BYTES).hex().encode()  # 3.6 MB of hex text: zlib about halves it
+    ckpt = store.save("z", {("t", 0): 1}, state, epoch=epoch)
+    info = store.list("z")[-1]
+    assert info.id == ckpt and info.codec == "zlib" and info.state_size == len(state)
+    assert info.chunks >= 2  # compressed, and still more than one znode's worth
+    chunk_paths = store.chunks.paths("z", info.token, info.chunks)
+    assert sorted(coord.client.get_children(store.chunks.directory("z"))) == [p.rsplit("/", 1)[1] for p in chunk_paths]
+    stored = sum(len(coord.client.get(p)[0]) for p in chunk_paths)
+    assert stored < 0.7 * len(state)  # what ZooKeeper holds is the compressed form
+    back = store.latest("z")
+    assert back is not None and back.id == ckpt and back.state == state
 
 
 def test_corrupt_state_is_detected_by_hash(coord: Coordinator) -> None:

@@ -10,15 +10,16 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from kazoo.client import KazooClient
 
 from kafkaops.admin import admin_client
 from kafkaops.clients import dlq
 from kafkaops.clients.consumer import PoisonMessageError, TypedConsumer
+from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.avro import AvroCodec, AvroSchema, wire_header
 from kafkaops.serde.registry import SchemaRegistry
 from kafkaops.testing.plugin import TopicFactory
+from kafkaops.waits import Deadline
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = logging.getLogger(__name__)
@@ -26,10 +27,8 @@ LOG = logging.getLogger(__name__)
 
 @pytest.fixture
 def registry(kafka_cluster: LocalCluster) -> Iterator[SchemaRegistry]:
-    zk: KazooClient = kafka_cluster.kazoo()
-    yield SchemaRegistry(zk, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}/schemas")
-    zk.stop()
-    zk.close()
+    with Coordinator(kafka_cluster.profile, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}") as coord:
+        yield SchemaRegistry(coord)
 
 
 def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
@@ -38,10 +37,8 @@ def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> 
     consumer.subscribe([topic])
     got: list[Any] = []
     try:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while len(got) < count and time.monotonic() < deadline:
+        deadline = Deadline(timeout)
+        while len(got) < count and not deadline.expired:
             m = consumer.poll(0.5)
             if m is not None and m.error() is None:
                 got.append(m)
@@ -83,7 +80,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
     assert raw.flush(30) == 0
 
     consumer: TypedConsumer[dict[str, Any]] = TypedConsumer(
-        bs, topic, f"g-{uuid.uuid4().hex[:6]}", codec, handle_sigterm=False
+        bs, topic, f"g-{uuid.uuid4().hex[:6]}", codec
     )
     goods = [i for i, (k, _) in enumerate(sequence) if k == "good"]
     with consumer:
@@ -131,7 +128,7 @@ def test_without_dlq_a_poison_message_stops_the_consumer(kafka_cluster: LocalClu
     raw.produce(topic, b"\x07not avro")
     raw.flush(30)
     consumer: TypedConsumer[dict[str, Any]] = TypedConsumer(
-        bs, topic, f"g-{uuid.uuid4().hex[:6]}", AvroCodec(schema, 1), dead_letter=False, handle_sigterm=False
+        bs, topic, f"g-{uuid.uuid4().hex[:6]}", AvroCodec(schema, 1), dead_letter=False
     )
     with pytest.raises(PoisonMessageError, match=r"\[0\]@0.*WrongMagicByteError"):
         with consumer:

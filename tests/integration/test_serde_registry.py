@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 from fastavro.utils import generate_many
-from kazoo.client import KazooClient
 
 from kafkaops.clients.consumer import TypedConsumer
 from kafkaops.clients.producer import TypedProducer
+from kafkaops.coord.session import Coordinator, CoordinatorError
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.avro import AvroCodec, AvroSchema
 from kafkaops.serde.codec import BytesCodec, UnknownSchemaIdError
@@ -26,20 +26,18 @@ SCHEMAS = sorted((ROOT / "schemas").glob("*.avsc"))
 
 
 @pytest.fixture
-def zk(kafka_cluster: LocalCluster) -> Iterator[KazooClient]:
-    client = kafka_cluster.kazoo()
-    yield client
-    client.stop()
-    client.close()
+def coordinator(kafka_cluster: LocalCluster) -> Iterator[Coordinator]:
+    """A session under a root of this test's own, so schema ids start at 1 and tests stay apart."""
+    with Coordinator(kafka_cluster.profile, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}") as coord:
+        yield coord
 
 
 @pytest.fixture
-def registry(zk: KazooClient) -> SchemaRegistry:
-    """A registry under a root of this test's own, so ids start at 1 and tests stay apart."""
-    return SchemaRegistry(zk, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}/schemas")
+def registry(coordinator: Coordinator) -> SchemaRegistry:
+    return SchemaRegistry(coordinator)
 
 
-def test_register_versions_dedup_and_lookups(registry: SchemaRegistry, zk: KazooClient) -> None:
+def test_register_versions_dedup_and_lookups(registry: SchemaRegistry, kafka_cluster: LocalCluster) -> None:
     v1, v2 = AvroSchema.load(ROOT / "schemas/order-v1.avsc"), AvroSchema.load(ROOT / "schemas/order-v2.avsc")
     r1 = registry.register("orders-value", v1)
     assert (r1.version, r1.id) == (1, 1)
@@ -53,8 +51,10 @@ def test_register_versions_dedup_and_lookups(registry: SchemaRegistry, zk: Kazoo
     assert registry.get("orders-value").id == 2
     assert registry.get("orders-value", 1).schema == v1
     assert registry.lookup("orders-value", v2) == r2
-    # a fresh registry on the same znodes (no cache) sees the same
-    fresh = SchemaRegistry(zk, root=registry.root)
+    # a fresh registry on the same znodes (no cache), in another session, sees the same
+    other_session = Coordinator(kafka_cluster.profile, root=registry.coordinator.root).start()
+    fresh = SchemaRegistry(other_session)
+    assert fresh.root == registry.root == f"{registry.coordinator.root}/schemas"
     assert fresh.schema_by_id(2).canonical == v2.canonical
     assert fresh.schema_by_id(2).source == v2.source  # defaults and docs kept, not just the canonical form
     with pytest.raises(UnknownSchemaIdError):
@@ -63,6 +63,7 @@ def test_register_versions_dedup_and_lookups(registry: SchemaRegistry, zk: Kazoo
         fresh.get("nope")
     with pytest.raises(SubjectNotFoundError):
         fresh.get("orders-value", 7)
+    other_session.stop()
 
 
 def test_incompatible_registration_is_refused_naming_the_field(registry: SchemaRegistry) -> None:
@@ -96,9 +97,9 @@ def test_concurrent_registration_gives_unique_stable_ids(registry: SchemaRegistr
     lock = threading.Lock()
 
     def worker(n: int) -> None:
-        zk = kafka_cluster.kazoo()
+        coord = Coordinator(kafka_cluster.profile, root=registry.coordinator.root).start()
         try:
-            reg = SchemaRegistry(zk, root=registry.root, default_compatibility="NONE")
+            reg = SchemaRegistry(coord, default_compatibility="NONE")
             barrier.wait(timeout=30)
             for i in range(4):
                 s = schemas[(i + n) % 4]
@@ -109,8 +110,7 @@ def test_concurrent_registration_gives_unique_stable_ids(registry: SchemaRegistr
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
-            zk.stop()
-            zk.close()
+            coord.stop()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for t in threads:
@@ -128,15 +128,31 @@ def test_concurrent_registration_gives_unique_stable_ids(registry: SchemaRegistr
     assert {registry.get("shared", v).id for v in (1, 2, 3, 4)} == set(ids.values())
 
 
-def test_default_root_layout(zk: KazooClient) -> None:
-    reg = SchemaRegistry(zk)
-    subject = f"layout-{uuid.uuid4().hex[:6]}-value"
-    r = reg.register(subject, AvroSchema.load(ROOT / "schemas/payment-v1.avsc"))
-    assert zk.exists(f"{DEFAULT_ROOT}/subjects/{subject}/versions/{1:010d}")
-    assert zk.exists(f"{DEFAULT_ROOT}/ids/id-{r.id - 1:010d}")
-    reg.delete_subject(subject)
-    assert subject not in reg.subjects()
-    assert reg.schema_by_id(r.id).name == "io.kafkaops.shop.Payment"  # ids outlive their subjects
+def test_default_root_layout(kafka_cluster: LocalCluster) -> None:
+    coord = Coordinator.shared(kafka_cluster.profile)
+    try:
+        reg = SchemaRegistry(coord)
+        assert reg.root == DEFAULT_ROOT == "/kafkaops/schemas"  # where it was before the Coordinator owned it
+        subject = f"layout-{uuid.uuid4().hex[:6]}-value"
+        r = reg.register(subject, AvroSchema.load(ROOT / "schemas/payment-v1.avsc"))
+        zk = coord.client
+        assert zk.exists(f"{DEFAULT_ROOT}/subjects/{subject}/versions/{1:010d}")
+        assert zk.exists(f"{DEFAULT_ROOT}/ids/id-{r.id - 1:010d}")
+        reg.delete_subject(subject)
+        assert subject not in reg.subjects()
+        assert reg.schema_by_id(r.id).name == "io.kafkaops.shop.Payment"  # ids outlive their subjects
+    finally:
+        coord.stop()
+
+
+def test_registry_wide_compatibility_and_an_unreachable_zookeeper(registry: SchemaRegistry) -> None:
+    assert registry.compatibility() is Compatibility.BACKWARD  # the constructor default
+    registry.set_compatibility("FULL")  # no config znode yet: created
+    assert registry.compatibility() is Compatibility.FULL
+    assert registry.compatibility("no-such-subject") is Compatibility.FULL
+    stopped = Coordinator(registry.coordinator.hosts, root=registry.coordinator.root)
+    with pytest.raises(CoordinatorError, match="not started"):
+        SchemaRegistry(stopped).subjects()
 
 
 def test_every_schema_round_trips_through_kafka(
@@ -144,19 +160,18 @@ def test_every_schema_round_trips_through_kafka(
 ) -> None:
     """Each shipped schema: generated records produced with TypedProducer, consumed with
     TypedConsumer through a generic (registry-driven) codec; bytes and values identical."""
-    bs = kafka_cluster.bootstrap_servers
     topic = kafka_topic(partitions=1, prefix="serde-rt")
     sent: list[tuple[int, dict[str, Any], bytes]] = []
     for path in SCHEMAS:
         s = AvroSchema.load(path)
         reg = registry.register(f"{path.stem}-value", s)
         codec: AvroCodec[dict[str, Any]] = AvroCodec(s, reg.id)
-        with TypedProducer(bs, topic, codec) as producer:
+        with TypedProducer(kafka_cluster.profile, topic, codec) as producer:
             for rec in generate_many(s.parsed, 5):
                 producer.produce(rec).result(30)
                 sent.append((reg.id, rec, codec.encode(rec)))
     raw: TypedConsumer[bytes] = TypedConsumer(
-        bs, topic, f"g-{uuid.uuid4().hex[:6]}", BytesCodec(), handle_sigterm=False
+        kafka_cluster.profile, topic, f"g-{uuid.uuid4().hex[:6]}", BytesCodec()
     )
     generic: AvroCodec[dict[str, Any]] = AvroCodec(registry=registry)
     got: list[bytes] = []

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaops.coord import checkpoints as ck
+from kafkaops.coord import checkpoint_format as ck
+from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator, CoordinatorError
 
 
@@ -43,12 +44,8 @@ def test_unstarted_coordinator_refuses_use() -> None:
         _ = coord.client
 
 
-def _store() -> ck.CheckpointStore:
-    return ck.CheckpointStore(Coordinator("127.0.0.1:1"))
-
-
 def test_small_state_is_inline_and_header_is_json() -> None:
-    header, inline, chunks = _store()._encode("j", {("orders", 1): 42, ("orders", 0): 7}, b"abc", {"n": 1}, 3, "tok")
+    header, inline, chunks = ck.encode("j", {("orders", 1): 42, ("orders", 0): 7}, b"abc", {"n": 1}, 3, "tok")
     doc = json.loads(header)
     assert inline == b"abc" and chunks == []
     assert doc["offsets"] == [["orders", 0, 7], ["orders", 1, 42]]
@@ -58,7 +55,7 @@ def test_small_state_is_inline_and_header_is_json() -> None:
 
 def test_large_random_state_is_chunked_uncompressed() -> None:
     state = os.urandom(2 * ck.CHUNK_BYTES + 123)
-    header, inline, chunks = _store()._encode("j", {}, state, None, 1, "t")
+    header, inline, chunks = ck.encode("j", {}, state, None, 1, "t")
     doc = json.loads(header)
     assert inline == b"" and len(chunks) == 3 and b"".join(chunks) == state
     assert doc["state"]["codec"] == "none" and doc["state"]["chunks"] == 3
@@ -67,26 +64,49 @@ def test_large_random_state_is_chunked_uncompressed() -> None:
 
 def test_large_compressible_state_is_compressed_inline() -> None:
     state = b'{"key-1": 12, "key-2": 7}' * 100_000  # 2.5 MB of JSON-like text
-    header, inline, chunks = _store()._encode("j", {}, state, None, 1, "t")
+    header, inline, chunks = ck.encode("j", {}, state, None, 1, "t")
     doc = json.loads(header)
     assert doc["state"]["codec"] == "zlib" and chunks == [] and len(inline) < ck.MAX_ZNODE_BYTES
     assert doc["state"]["stored"] == len(inline) < len(state)
 
 
 def test_no_state_and_bad_inputs() -> None:
-    header, inline, chunks = _store()._encode("j", {("t", 0): 1}, None, None, 1, "t")
+    header, inline, chunks = ck.encode("j", {("t", 0): 1}, None, None, 1, "t")
     assert json.loads(header)["state"] is None and inline == b"" and chunks == []
     with pytest.raises(ck.CheckpointError, match="JSON"):
-        _store()._encode("j", {}, None, {"x": object()}, 1, "t")
+        ck.encode("j", {}, None, {"x": object()}, 1, "t")
     with pytest.raises(ck.CheckpointError, match="bytes"):
-        _store()._encode("j", {}, "text", None, 1, "t")  # type: ignore[arg-type]
+        ck.encode("j", {}, "text", None, 1, "t")  # type: ignore[arg-type]
     with pytest.raises(ck.CheckpointNotFoundError):
-        _store()._ckpt_path("j", "latest")
+        CheckpointStore(Coordinator("127.0.0.1:1"))._ckpt_path("j", "latest")
+
+
+def test_large_compressible_state_beyond_a_znode_is_compressed_then_chunked() -> None:
+    state = os.urandom(2 * ck.CHUNK_BYTES).hex().encode()  # hex text: zlib halves it, still > 1 chunk
+    header, inline, chunks = ck.encode("j", {}, state, None, 1, "t")
+    doc = json.loads(header)["state"]
+    assert doc["codec"] == "zlib" and inline == b""
+    assert doc["chunks"] == len(chunks) >= 2 and doc["stored"] == sum(map(len, chunks)) < len(state)
+    info, _ = ck.decode_header("j", "ckpt-0000000001", header + b"\n")
+    assert (info.codec, info.chunks, info.state_size) == ("zlib", len(chunks), len(state))
+    assert ck.decode_state(info, b"".join(chunks)) == state
+
+
+def test_decoding_checks_size_and_hash() -> None:
+    header, inline, _ = ck.encode("j", {("t", 0): 5}, b"state", {"m": 1}, 2, "tok")
+    info, stored = ck.decode_header("j", "ckpt-0000000007", header + b"\n" + inline)
+    assert (info.offsets, info.metadata, info.epoch, info.token, info.seq) == ({("t", 0): 5}, {"m": 1}, 2, "tok", 7)
+    assert ck.decode_state(info, stored) == b"state"
+    with pytest.raises(ck.CheckpointCorruptError, match="SHA-256"):
+        ck.decode_state(info, b"stale")
+    with pytest.raises(ck.CheckpointCorruptError, match="unreadable header"):
+        ck.decode_header("j", "ckpt-0000000007", b"{not json\n")
+    assert ck.header_token(header + b"\n") == "tok" and ck.header_token(b"garbage") is None
 
 
 def test_compressibility_probe() -> None:
-    assert ck._compressible(b"a" * 1_000_000)
-    assert not ck._compressible(os.urandom(1_000_000))
+    assert ck.compressible(b"a" * 1_000_000)
+    assert not ck.compressible(os.urandom(1_000_000))
 
 
 def test_aggregate_key_names_and_atomic_output(tmp_path: Path) -> None:

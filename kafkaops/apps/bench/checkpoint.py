@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from kafkaops.coord.checkpoints import CHUNK_BYTES, CheckpointStore
+from kafkaops.coord.checkpoint_format import CHUNK_BYTES, encode
+from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 
 
@@ -49,8 +50,7 @@ def save_latency(coord: Coordinator, *, rounds: int = 500, state_bytes: int = 10
     epoch = store.claim(job, "bench")
     offsets = {("bench", p): 1000 + p for p in range(3)}
     state = os.urandom(state_bytes)
-    header, inline, _ = store._encode(job, offsets, state, {}, epoch, "0" * 16)
-    znode_size = len(header) + 1 + len(inline)
+    znode_size = len(encode(job, offsets, state, {}, epoch, "0" * 16).znode)
     payload = os.urandom(znode_size)
     coord.ensure_path(bare_dir)
     ours: list[float] = []
