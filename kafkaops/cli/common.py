@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from kafkaops.config import DEFAULT_ZK_ROOT, ClusterProfile, Settings, ZooKeeperSettings, build_profile
+from kafkaops.config import DEFAULT_ZK_ROOT, ClusterProfile, Settings, ZooKeeperSettings
+from kafkaops.profile_file import build_profile
 from kafkaops.errors import KafkaopsError, NoClusterError
 
 if TYPE_CHECKING:

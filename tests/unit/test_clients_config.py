@@ -13,7 +13,7 @@ from kafkaops.clients.consumer import ConsumerError, TypedConsumer
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.producer import ProducerError, TypedProducer
-from kafkaops.config import build_profile
+from kafkaops.profile_file import build_profile
 from kafkaops.serde.codec import BytesCodec
 
 PASSWORD = "pw-8c1f0e2b"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkaops.config import ClusterProfile, Secret, ZooKeeperSettings, as_profile, build_profile
+from kafkaops.config import ClusterProfile, Secret, ZooKeeperSettings, as_profile
+from kafkaops.profile_file import build_profile
 from kafkaops.errors import ConfigError
 
 PASSWORD = "pw-9f3c1e7a"
