@@ -1,0 +1,92 @@
+"""Share group administration: a share group's configuration, read and set with the Admin API.
+
+A share group's behaviour is group configuration on the brokers, not client settings:
+where a new group starts (``share.auto.offset.reset``, Kafka's default: latest), how long
+a member holds the records it fetched (``share.record.lock.duration.ms``), how many
+deliveries a record gets before the broker drops it (``share.delivery.count.limit``).
+The brokers bound each value (``group.share.min/max.*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import TypeVar
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType  # type: ignore[attr-defined]
+
+from kafkaops.admin import admin_client
+from kafkaops.config import ClusterProfile, as_profile
+from kafkaops.errors import KafkaopsError
+
+AUTO_OFFSET_RESET = "share.auto.offset.reset"
+LOCK_DURATION = "share.record.lock.duration.ms"
+DELIVERY_LIMIT = "share.delivery.count.limit"
+
+T = TypeVar("T")
+
+
+class ShareConsumerError(KafkaopsError):
+    """A share group or share consumer cannot go on (bad configuration, fatal client error, no share groups)."""
+
+
+def share_group_config(cluster: ClusterProfile | str, group: str, timeout: float = 15.0) -> dict[str, str]:
+    """The effective ``share.*`` configuration of a share group (its own settings over the
+    brokers' defaults); ShareConsumerError naming the cluster when there are none (no share groups)."""
+    profile = as_profile(cluster)
+    resource = ConfigResource(ResourceType.GROUP, group)
+    admin = admin_client(profile)  # kept alive until the result is in
+    entries = _result(lambda: admin.describe_configs([resource], request_timeout=timeout)[resource], timeout,
+                      f"cannot read share group {group}'s configuration from {profile.bootstrap_servers}")
+    configs = {k: v.value for k, v in entries.items() if k.startswith("share.")}
+    if not configs:
+        raise ShareConsumerError(f"{profile.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)")
+    return configs
+
+
+def configure_share_group(cluster: ClusterProfile | str, group: str, configs: Mapping[str, str | int],
+                          timeout: float = 15.0) -> None:
+    """Set group configs of a share group (``share.auto.offset.reset``, ``share.record.lock.duration.ms``,
+    ``share.delivery.count.limit``...) with IncrementalAlterConfigs; the brokers bound each value."""
+    profile = as_profile(cluster)
+    resource = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
+        ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()])
+    admin = admin_client(profile)  # kept alive until the result is in
+    _result(lambda: admin.incremental_alter_configs([resource], request_timeout=timeout)[resource], timeout,
+            f"cannot set {dict(configs)} on share group {group}")
+
+
+def prepare_share_group(cluster: ClusterProfile | str, group: str, topics: list[str], *, max_deliveries: int,
+                        auto_offset_reset: str | None = None, timeout: float = 15.0) -> dict[str, str]:
+    """Before a member joins: the topics exist, the cluster has share groups, the group starts
+    at ``auto_offset_reset`` (if given), and the broker will not drop a failing record before
+    it has been delivered ``max_deliveries`` times. Returns the group's configuration."""
+    profile = as_profile(cluster)
+    admin = admin_client(profile)
+    try:
+        known = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise ShareConsumerError(f"cannot read metadata from {profile.bootstrap_servers}: {exc.args[0].str()}") from None
+    missing = [t for t in topics if t not in known or known[t].error is not None]
+    if missing:
+        raise ShareConsumerError(f"topic(s) {', '.join(missing)} do not exist on {profile.bootstrap_servers}")
+    if auto_offset_reset is not None:
+        configure_share_group(profile, group, {AUTO_OFFSET_RESET: auto_offset_reset}, timeout)
+    configs = share_group_config(profile, group, timeout)
+    limit = configs.get(DELIVERY_LIMIT)
+    if limit is not None and int(limit) < max_deliveries:
+        raise ShareConsumerError(
+            f"max_deliveries={max_deliveries} exceeds share group {group}'s {DELIVERY_LIMIT}={limit}: "
+            "the broker would drop a failing record before it reaches the dead-letter queue")
+    return configs
+
+
+def _result(call: Callable[[], Future[T]], timeout: float, what: str) -> T:
+    """The result of an Admin API future, or ShareConsumerError saying ``what`` failed and why."""
+    try:
+        return call().result(timeout)
+    except KafkaException as exc:
+        raise ShareConsumerError(f"{what}: {exc.args[0].str()}") from None
+    except TimeoutError:
+        raise ShareConsumerError(f"{what}: no answer within {timeout:.0f}s") from None
