@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    ResourceType,
+)
 
 from kafkaops.admin import admin_client
 from kafkaops.config import ClusterProfile, as_profile
@@ -34,12 +40,16 @@ class ShareConsumerError(KafkaopsError):
 def share_group_config(cluster: ClusterProfile | str, group: str, timeout: float = 15.0) -> dict[str, str]:
     """The effective ``share.*`` configuration of a share group (its own settings over the
     brokers' defaults); ShareConsumerError naming the cluster when there are none (no share groups)."""
-    profile = as_profile(cluster)
+    return {k: e.value for k, e in _describe(as_profile(cluster), group, timeout).items()}
+
+
+def _describe(profile: ClusterProfile, group: str, timeout: float) -> dict[str, Any]:
+    """The group's ``share.*`` ConfigEntry objects (value, source)."""
     resource = ConfigResource(ResourceType.GROUP, group)
     admin = admin_client(profile)  # kept alive until the result is in
     entries = _result(lambda: admin.describe_configs([resource], request_timeout=timeout)[resource], timeout,
                       f"cannot read share group {group}'s configuration from {profile.bootstrap_servers}")
-    configs = {k: v.value for k, v in entries.items() if k.startswith("share.")}
+    configs = {k: e for k, e in entries.items() if k.startswith("share.")}
     if not configs:
         raise ShareConsumerError(f"{profile.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)")
     return configs
@@ -59,9 +69,9 @@ def configure_share_group(cluster: ClusterProfile | str, group: str, configs: Ma
 
 def prepare_share_group(cluster: ClusterProfile | str, group: str, topics: list[str], *, max_deliveries: int,
                         auto_offset_reset: str | None = None, timeout: float = 15.0) -> dict[str, str]:
-    """Before a member joins: the topics exist, the cluster has share groups, the group starts
-    at ``auto_offset_reset`` (if given), and the broker will not drop a failing record before
-    it has been delivered ``max_deliveries`` times. Returns the group's configuration."""
+    """Before a member joins: the topics exist, the cluster has share groups, a group with no
+    ``share.auto.offset.reset`` of its own gets ``auto_offset_reset`` (if given), and the broker
+    will not drop a failing record before its ``max_deliveries``-th delivery. Returns the group's configuration."""
     profile = as_profile(cluster)
     admin = admin_client(profile)
     try:
@@ -71,9 +81,12 @@ def prepare_share_group(cluster: ClusterProfile | str, group: str, topics: list[
     missing = [t for t in topics if t not in known or known[t].error is not None]
     if missing:
         raise ShareConsumerError(f"topic(s) {', '.join(missing)} do not exist on {profile.bootstrap_servers}")
-    if auto_offset_reset is not None:
+    entries = _describe(profile, group, timeout)
+    configs = {k: e.value for k, e in entries.items()}
+    own = entries.get(AUTO_OFFSET_RESET) is not None and entries[AUTO_OFFSET_RESET].source == ConfigSource.GROUP_CONFIG
+    if auto_offset_reset is not None and not own and configs.get(AUTO_OFFSET_RESET) != auto_offset_reset:
         configure_share_group(profile, group, {AUTO_OFFSET_RESET: auto_offset_reset}, timeout)
-    configs = share_group_config(profile, group, timeout)
+        configs[AUTO_OFFSET_RESET] = auto_offset_reset
     limit = configs.get(DELIVERY_LIMIT)
     if limit is not None and int(limit) < max_deliveries:
         raise ShareConsumerError(
