@@ -1,4 +1,4 @@
-"""`kafkaops bench produce | consume | balance | checkpoint`: runs the benchmarks in
+"""`kafkaops bench produce | consume | queues | balance | checkpoint`: runs the benchmarks in
 :mod:`kafkaops.apps.bench` and renders their reports (tables of rates and ratios, or JSON)."""
 
 from __future__ import annotations
@@ -80,6 +80,21 @@ def consume_command(
 
     cluster = target.cluster()
     render(bench_consume(cluster, records, rounds), as_json)
+
+
+@bench_app.command("queues")
+@connection()
+def queues_command(
+    records: RecordsOpt = 50_000,
+    rounds: RoundsOpt = 3,
+    as_json: JsonOpt = False,
+    *,
+    target: Target,
+) -> None:
+    """Share group vs consumer group, one member each, on the same topic: rates and ratios (Kafka 4.2+)."""
+    from kafkaops.apps.bench.queues import bench_queues
+
+    render(bench_queues(target.cluster(), records, rounds), as_json)
 
 
 @bench_app.command("balance")
