@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AlterConfigOpType,
     ConfigEntry,
@@ -47,12 +47,24 @@ def _describe(profile: ClusterProfile, group: str, timeout: float) -> dict[str, 
     """The group's ``share.*`` ConfigEntry objects (value, source)."""
     resource = ConfigResource(ResourceType.GROUP, group)
     admin = admin_client(profile)  # kept alive until the result is in
-    entries = _result(lambda: admin.describe_configs([resource], request_timeout=timeout)[resource], timeout,
-                      f"cannot read share group {group}'s configuration from {profile.bootstrap_servers}")
+    none = f"{profile.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)"
+    try:
+        entries = admin.describe_configs([resource], request_timeout=timeout)[resource].result(timeout)
+    except KafkaException as exc:
+        if exc.args[0].code() in _NO_GROUP_CONFIGS:  # brokers before group configs (Kafka 3.x)
+            raise ShareConsumerError(none) from None
+        raise ShareConsumerError(f"cannot read share group {group}'s configuration from "
+                                 f"{profile.bootstrap_servers}: {exc.args[0].str()}") from None
+    except TimeoutError:
+        raise ShareConsumerError(f"cannot read share group {group}'s configuration from "
+                                 f"{profile.bootstrap_servers}: no answer within {timeout:.0f}s") from None
     configs = {k: e for k, e in entries.items() if k.startswith("share.")}
     if not configs:
-        raise ShareConsumerError(f"{profile.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)")
+        raise ShareConsumerError(none)
     return configs
+
+
+_NO_GROUP_CONFIGS = frozenset({KafkaError.INVALID_REQUEST, KafkaError.UNSUPPORTED_VERSION})
 
 
 def configure_share_group(cluster: ClusterProfile | str, group: str, configs: Mapping[str, str | int],

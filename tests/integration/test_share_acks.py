@@ -199,3 +199,14 @@ def test_bad_setups_fail_fast_with_a_clear_error(kraft_kafka_cluster: LocalClust
         TypedShareConsumer("127.0.0.1:1", topic, "g", JsonCodec())
     with pytest.raises(ShareConsumerError, match="max_deliveries must be at least 1"):
         TypedShareConsumer(profile, topic, "g", JsonCodec(), max_deliveries=0)
+
+
+@pytest.mark.zookeeper_mode
+def test_a_cluster_without_share_groups_says_so(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
+    """Kafka 3.9 (ZooKeeper mode) has no share groups: one clear error at construction, not a silent consumer."""
+    topic = kafka_topic(partitions=1)
+    deadline = Deadline(30)
+    with pytest.raises(ShareConsumerError) as failure:
+        TypedShareConsumer(kafka_cluster.profile, topic, f"sg-{uuid.uuid4().hex[:6]}", JsonCodec())
+    assert str(failure.value) == f"{kafka_cluster.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)"
+    assert not deadline.expired
