@@ -122,7 +122,9 @@ def _distribution_table(topic: str, strategy: str, per_partition: dict[int, int]
 @connection()
 def consume(
     topic: str,
-    group: Annotated[str | None, typer.Option("--group", "-g", help="consumer group id (pub-sub: every group gets every record)")] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="consumer group id (pub-sub: every group gets every record)"),
+    ] = None,
     share_group: Annotated[
         str | None,
         typer.Option("--share-group", help="share group (a queue: members split the records; Kafka 4.2+)"),

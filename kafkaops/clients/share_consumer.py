@@ -13,14 +13,17 @@ The at-least-once contract: a record the caller was handed and did not acknowled
 accepted when the caller asks for the next one (``for record in consumer``, ``poll()``,
 ``poll_batch()``) or leaves a ``with`` block without an exception, and released when the
 block ends with one or the consumer closes. Acknowledgements go to the broker in batches,
-with the next fetch, on ``commit()`` and on close. A member that dies holds its records
-until their acquisition lock expires (the group's ``share.record.lock.duration.ms``);
-then other members get them again.
+with the next fetch, on ``commit()`` and on close. When a member's process dies its
+connections close and the broker releases what it held at once; a member that hangs keeps
+its records until their acquisition lock expires (``share.record.lock.duration.ms``).
 
 Failures: a record that does not decode, or whose handler raises (``process(handler)``,
 ``fail(record, error)``), is released; once its delivery count reaches ``max_deliveries``
 it is written to the dead-letter queue (``<topic>.dlq``, the headers of
-:mod:`kafkaops.clients.dlq`), acknowledged there (acks=all), and then rejected.
+:mod:`kafkaops.clients.dlq`), acknowledged there (acks=all), and then rejected. If the
+dead letter cannot be stored, DeadLetterError stops the consumer with the record
+unacknowledged; at the group's last delivery the broker then drops it, so a
+``max_deliveries`` below ``share.delivery.count.limit`` leaves room for a DLQ outage.
 """
 
 from __future__ import annotations
@@ -43,18 +46,33 @@ from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 
+
+class _PreviewNotice(logging.Filter):
+    """librdkafka warns on every share consumer that it is a preview: said at INFO instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if '"Preview"' not in record.getMessage():
+            return True
+        log.info("confluent-kafka's share consumer is a preview of its API (the broker side is GA since Kafka 4.2)")
+        return False
+
+
+rdkafka_log = logging.getLogger(__name__ + ".librdkafka")
+"""Where librdkafka's own messages about share consumers go."""
+rdkafka_log.addFilter(_PreviewNotice())
+
 T = TypeVar("T")
 
 DEFAULT_CONFIG: dict[str, Any] = {"fetch.wait.max.ms": 100}
-"""librdkafka settings of every TypedShareConsumer (``config`` overrides them). A share fetch
-that finds fewer records than it could take waits up to ``fetch.wait.max.ms`` (librdkafka:
-500) before answering, and the share consumer fetches only when polled: 100 ms keeps a
-busy member fed (several times the records/s of 500 in ``kafkaops bench queues``) for a
-few more fetches a second while idle."""
+"""librdkafka settings of every TypedShareConsumer (``config`` overrides them). The share
+consumer fetches when polled, and a partition leader with no records to give holds its
+answer up to ``fetch.wait.max.ms`` (librdkafka: 500): with one partition busy and another
+idle, every poll took about that long. 100 ms gives a member several times the records/s
+there (``kafkaops bench queues``: share-skewed vs share-skewed-wait500) for a few more
+fetches a second while idle."""
 
 FORCED_CONFIG: dict[str, Any] = {"share.acknowledgement.mode": "explicit"}
 """What every TypedShareConsumer sets whatever ``config`` says: records are acknowledged one by one."""
-
 
 
 class ShareRecord(NamedTuple, Generic[T]):
@@ -130,7 +148,8 @@ class TypedShareConsumer(Generic[T]):
         self.stats = ShareStats()
         self.group_config = prepare_share_group(self.profile, group, self.topics, max_deliveries=max_deliveries,
                                                 auto_offset_reset=auto_offset_reset)
-        conf = render(self.profile, DEFAULT_CONFIG, {"logger": log}, config, {"group.id": group, **FORCED_CONFIG})
+        conf = render(self.profile, DEFAULT_CONFIG, {"logger": rdkafka_log}, config,
+                      {"group.id": group, **FORCED_CONFIG})
         self.config = masked(conf)
         try:
             self.client = ShareConsumer(conf)
@@ -233,10 +252,7 @@ class TypedShareConsumer(Generic[T]):
     def fail(self, record: ShareRecord[Any], error: BaseException) -> None:
         """Processing ``record`` failed with ``error``: release it, or at ``max_deliveries``
         write it to the dead-letter queue and reject it."""
-        msg = self._inflight.get(_key(record))
-        if msg is None:
-            raise ShareConsumerError(f"{_where(record)} is not in flight (already acknowledged?)")
-        self._failed(msg, record.delivery_count, error)
+        self._failed(self._take(record), record.delivery_count, error)
 
     def commit(self, timeout: float = 30.0) -> int:
         """Send the pending acknowledgements now and wait for the broker; returns how many
@@ -337,7 +353,8 @@ class TypedShareConsumer(Generic[T]):
             return None
         topic, partition, offset = m.topic() or "", m.partition() or 0, m.offset() or 0
         self._inflight[(topic, partition, offset)] = m
-        return ShareRecord(topic, partition, offset, m.timestamp()[1], key, m.headers(), value, count)  # type: ignore[arg-type]
+        headers = m.headers()
+        return ShareRecord(topic, partition, offset, m.timestamp()[1], key, headers, value, count)  # type: ignore[arg-type]
 
     def _failed(self, m: Message, delivery_count: int, error: BaseException) -> None:
         where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
@@ -358,10 +375,14 @@ class TypedShareConsumer(Generic[T]):
         self.stats.rejected += 1
 
     def _ack(self, record: ShareRecord[Any], kind: AcknowledgeType) -> None:
+        self._acknowledge(self._take(record), kind)
+
+    def _take(self, record: ShareRecord[Any]) -> Message:
+        """The message of an in-flight record, no longer in flight; ShareConsumerError if it was not."""
         msg = self._inflight.pop(_key(record), None)
         if msg is None:
             raise ShareConsumerError(f"{_where(record)} is not in flight (already acknowledged?)")
-        self._acknowledge(msg, kind)
+        return msg
 
     def _acknowledge(self, m: Message, kind: AcknowledgeType) -> None:
         try:

@@ -89,7 +89,8 @@ def prepare_share_group(cluster: ClusterProfile | str, group: str, topics: list[
     try:
         known = admin.list_topics(timeout=timeout).topics
     except KafkaException as exc:
-        raise ShareConsumerError(f"cannot read metadata from {profile.bootstrap_servers}: {exc.args[0].str()}") from None
+        why = exc.args[0].str()
+        raise ShareConsumerError(f"cannot read metadata from {profile.bootstrap_servers}: {why}") from None
     missing = [t for t in topics if t not in known or known[t].error is not None]
     if missing:
         raise ShareConsumerError(f"topic(s) {', '.join(missing)} do not exist on {profile.bootstrap_servers}")

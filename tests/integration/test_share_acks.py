@@ -208,5 +208,6 @@ def test_a_cluster_without_share_groups_says_so(kafka_cluster: LocalCluster, kaf
     deadline = Deadline(30)
     with pytest.raises(ShareConsumerError) as failure:
         TypedShareConsumer(kafka_cluster.profile, topic, f"sg-{uuid.uuid4().hex[:6]}", JsonCodec())
-    assert str(failure.value) == f"{kafka_cluster.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)"
+    expected = f"{kafka_cluster.bootstrap_servers} has no share groups (Kafka 4.2+ in KRaft mode needed)"
+    assert str(failure.value) == expected
     assert not deadline.expired

@@ -109,7 +109,7 @@ def _fault_step(run: ShareRun) -> Step:
 
 
 def _throughput_step(profile: ClusterProfile, records: int, rounds: int) -> Step:
-    report = bench_queues(profile, records, rounds)
+    report = bench_queues(profile, records, rounds, skewed_records=0)
     cg, sg = report.measurement("consumer-group"), report.measurement("share-group")
     ratio = report.ratios["share-group/consumer-group"]
     detail = (f"one member each, {records} records, median of {rounds}: consumer group {cg.rate:,.0f} records/s, "
