@@ -69,6 +69,16 @@ def _quiet(consumer: TypedShareConsumer[Any], seconds: float) -> list[ShareRecor
     return got
 
 
+def _comes_again(cluster: LocalCluster, topic: str, group: str, count: int) -> list[tuple[int, int]]:
+    """(n, delivery_count) of what a new member of ``group`` gets: ``count`` records, then
+    whatever else comes within the lock duration and 2 s (nothing more is owed), sorted."""
+    again: list[ShareRecord[Any]] = []
+    with TypedShareConsumer(cluster.profile, topic, group, JsonCodec()) as consumer:
+        _until(consumer, lambda: len(again) >= count, again.append)
+        again += _quiet(consumer, LOCK_MS / 1000 + 2)
+    return sorted((r.value["n"], r.delivery_count) for r in again)
+
+
 def _dead_letters(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Any]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex[:6]}", "logger": LOG,
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
@@ -109,11 +119,7 @@ def test_accept_release_reject(kraft_kafka_cluster: LocalCluster, share_topic: T
         stats = consumer.stats
     assert sorted(first) == [(n, 1) for n in range(10)]
     assert (stats.accepted, stats.released, stats.rejected) == (8, 1, 1)
-    again: list[ShareRecord[Any]] = []
-    with TypedShareConsumer(kraft_kafka_cluster.profile, topic, group, JsonCodec()) as consumer:
-        _until(consumer, lambda: len(again) >= 1, again.append)
-        again += _quiet(consumer, LOCK_MS / 1000 + 2)
-    assert [(r.value["n"], r.delivery_count) for r in again] == [(5, 2)], \
+    assert _comes_again(kraft_kafka_cluster, topic, group, 1) == [(5, 2)], \
         "only the released record comes again, once; the rejected and accepted ones never"
 
 
@@ -128,11 +134,7 @@ def test_unacknowledged_records_come_back_after_an_exception(kraft_kafka_cluster
             for rec in consumer:
                 if rec.value["n"] == 2:
                     raise RuntimeError("crash while processing record 2")
-    again: list[ShareRecord[Any]] = []
-    with TypedShareConsumer(kraft_kafka_cluster.profile, topic, group, JsonCodec()) as consumer:
-        _until(consumer, lambda: len(again) >= 3, again.append)
-        again += _quiet(consumer, LOCK_MS / 1000 + 1)
-    assert sorted((r.value["n"], r.delivery_count) for r in again) == [(2, 2), (3, 2), (4, 2)], \
+    assert _comes_again(kraft_kafka_cluster, topic, group, 3) == [(2, 2), (3, 2), (4, 2)], \
         "the record in hand and the rest of the batch come again; those asked past were accepted"
 
 
