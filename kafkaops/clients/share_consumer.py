@@ -34,7 +34,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from confluent_kafka import AcknowledgeType, KafkaError, KafkaException, Message, ShareConsumer, TopicPartition
+from confluent_kafka import (
+    AcknowledgeType,
+    IllegalStateException,
+    KafkaError,
+    KafkaException,
+    Message,
+    ShareConsumer,
+    TopicPartition,
+)
 
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
@@ -154,9 +162,8 @@ class TypedShareConsumer(Generic[T]):
         try:
             self.client = ShareConsumer(conf)
         except (KafkaException, ValueError) as exc:
-            why = exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
             raise ShareConsumerError(
-                f"invalid share consumer configuration for {self.profile.bootstrap_servers}: {why}") from None
+                f"invalid share consumer configuration for {self.profile.bootstrap_servers}: {_why(exc)}") from None
         self.client.set_acknowledgement_commit_callback(self._on_ack_commit)
         if dead_letter is True:
             self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
@@ -259,8 +266,8 @@ class TypedShareConsumer(Generic[T]):
         partitions it confirmed (refusals are logged and counted in ``stats.ack_failures``)."""
         try:
             results = self.client.commit_sync(timeout)
-        except KafkaException as exc:
-            raise ShareConsumerError(f"commit of acknowledgements failed: {exc.args[0].str()}") from None
+        except (KafkaException, IllegalStateException) as exc:
+            raise ShareConsumerError(f"commit of acknowledgements failed: {_why(exc)}") from None
         failed = {f"{tp.topic}[{tp.partition}]": e for tp, e in results.items() if e is not None}
         if failed:
             log.warning("acknowledgements refused (those records come again): %s", failed)
@@ -282,8 +289,11 @@ class TypedShareConsumer(Generic[T]):
         self._closed = True
         try:
             for m in [*self._inflight.values(), *self._buffer]:
-                self._acknowledge(m, AcknowledgeType.RELEASE)
-                self.stats.released += 1
+                try:
+                    self._acknowledge(m, AcknowledgeType.RELEASE)
+                    self.stats.released += 1
+                except ShareConsumerError as exc:  # its lock is gone: the group has it back anyway
+                    log.info("not released at close: %s", exc)
             self._inflight.clear()
             self._buffer.clear()
             try:
@@ -326,8 +336,8 @@ class TypedShareConsumer(Generic[T]):
     def _fetch(self, timeout: float) -> None:
         try:
             msgs = self.client.poll(timeout)
-        except KafkaException as exc:
-            raise ShareConsumerError(f"share fetch failed: {exc.args[0].str()}") from None
+        except (KafkaException, IllegalStateException) as exc:
+            raise ShareConsumerError(f"share fetch failed: {_why(exc)}") from None
         for m in msgs:
             err = m.error()
             if err is None:
@@ -344,7 +354,7 @@ class TypedShareConsumer(Generic[T]):
         key = m.key()
         count = m.delivery_count() or 1
         try:
-            value = None if raw is None else self.value_codec.decode(raw)
+            value: Any = None if raw is None else self.value_codec.decode(raw)
             if self._kdecode is not None and key is not None:
                 key = self._kdecode(key)
         except DecodeError as exc:
@@ -353,8 +363,8 @@ class TypedShareConsumer(Generic[T]):
             return None
         topic, partition, offset = m.topic() or "", m.partition() or 0, m.offset() or 0
         self._inflight[(topic, partition, offset)] = m
-        headers = m.headers()
-        return ShareRecord(topic, partition, offset, m.timestamp()[1], key, headers, value, count)  # type: ignore[arg-type]
+        headers: Any = m.headers()
+        return ShareRecord(topic, partition, offset, m.timestamp()[1], key, headers, value, count)
 
     def _failed(self, m: Message, delivery_count: int, error: BaseException) -> None:
         where = f"{m.topic()}[{m.partition()}]@{m.offset()}"
@@ -387,9 +397,8 @@ class TypedShareConsumer(Generic[T]):
     def _acknowledge(self, m: Message, kind: AcknowledgeType) -> None:
         try:
             self.client.acknowledge(m, kind)
-        except KafkaException as exc:
-            raise ShareConsumerError(f"acknowledging {m.topic()}[{m.partition()}]@{m.offset()}: "
-                                     f"{exc.args[0].str()}") from None
+        except (KafkaException, IllegalStateException) as exc:
+            raise ShareConsumerError(f"acknowledging {m.topic()}[{m.partition()}]@{m.offset()}: {_why(exc)}") from None
 
     def _on_ack_commit(self, offsets: dict[TopicPartition, set[int]], error: KafkaException | None) -> None:
         if error is None:
@@ -403,6 +412,11 @@ _FATAL_CODES = frozenset({
     KafkaError.UNSUPPORTED_VERSION, KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.INVALID_GROUP_ID,
 })
+
+
+def _why(exc: Exception) -> str:
+    """The text of a client error: librdkafka's KafkaError string, or the exception's."""
+    return exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
 
 
 def _key(record: ShareRecord[Any]) -> Key:
