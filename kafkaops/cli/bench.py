@@ -1,4 +1,4 @@
-"""`kafkaops bench produce | consume | balance | checkpoint`: runs the benchmarks in
+"""`kafkaops bench produce | consume | queues | balance | checkpoint`: runs the benchmarks in
 :mod:`kafkaops.apps.bench` and renders their reports (tables of rates and ratios, or JSON)."""
 
 from __future__ import annotations
@@ -80,6 +80,23 @@ def consume_command(
 
     cluster = target.cluster()
     render(bench_consume(cluster, records, rounds), as_json)
+
+
+@bench_app.command("queues")
+@connection()
+def queues_command(
+    records: RecordsOpt = 50_000,
+    rounds: RoundsOpt = 3,
+    skewed_records: Annotated[int, typer.Option(help="records of the fetch.wait.max.ms comparison (0: skip it)")] = 10_000,
+    as_json: JsonOpt = False,
+    *,
+    target: Target,
+) -> None:
+    """Share group vs consumer group, one member each, on the same topic: rates and ratios; and the
+    share consumer's fetch.wait.max.ms on a skewed topic (Kafka 4.2+)."""
+    from kafkaops.apps.bench.queues import bench_queues
+
+    render(bench_queues(target.cluster(), records, rounds, skewed_records), as_json)
 
 
 @bench_app.command("balance")

@@ -1,13 +1,18 @@
-"""`kafkaops demo` (the end-to-end demo on the local cluster) and `kafkaops demo aggregate`."""
+"""`kafkaops demo` (the end-to-end demo on the local cluster), `kafkaops demo aggregate`
+and `kafkaops demo queues`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kafkaops.cli.common import Target, connection, local_cluster, out
+
+if TYPE_CHECKING:
+    from kafkaops.apps.demo.steps import Step
 
 demo_app = typer.Typer(help="The end-to-end demo, and the demo applications it runs.")
 
@@ -23,14 +28,21 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return
     cluster = local_cluster()
+    _render_steps(demo_steps.run(cluster, messages))
+    out.print("[bold green]demo finished[/]")
+
+
+def _render_steps(steps: Iterable[Step]) -> None:
+    """Each step as it comes (ok / FAILED, title, figures); DemoFailed at the end if any failed."""
+    from kafkaops.apps.demo.steps import DemoFailed
+
     failed = 0
-    for step in demo_steps.run(cluster, messages):
+    for step in steps:
         mark = "[green]ok[/]" if step.ok else "[red]FAILED[/]"
-        out.print(f"{mark}  [bold]{step.title}[/]: {step.detail}")
+        out.print(f"{mark}  [bold]{step.title}[/]: {step.detail}", soft_wrap=True)
         failed += not step.ok
     if failed:
-        raise demo_steps.DemoFailed(f"{failed} demo step(s) failed")
-    out.print("[bold green]demo finished[/]")
+        raise DemoFailed(f"{failed} demo step(s) failed")
 
 
 @demo_app.command("aggregate")
@@ -55,3 +67,22 @@ def demo_aggregate(
     out.print(f"job {job}: {result.records} records counted in this run ({resumed}); "
               f"{result.total} records over {result.keys} keys in {output}; "
               f"{result.checkpoints} checkpoints, last {result.last_checkpoint}", highlight=False, soft_wrap=True)
+
+
+@demo_app.command("queues")
+@connection()
+def demo_queues(
+    records: Annotated[int, typer.Option("--records", "-n", help="records on the demo topic")] = 2000,
+    bench_records: Annotated[int, typer.Option(help="records per throughput round (0: no throughput step)")] = 50_000,
+    rounds: Annotated[int, typer.Option(help="throughput rounds (interleaved; medians count)")] = 3,
+    *,
+    target: Target,
+) -> None:
+    """Point-to-point beside pub-sub on one topic of 2 partitions: 2 consumer groups each get every
+    record; a share group of 4 member processes splits them; a member killed (SIGKILL) or frozen
+    (SIGSTOP) mid-batch: its records go to the others, nothing lost; share vs consumer group
+    throughput. Needs Kafka 4.2+ (KRaft: `kafkaops up --mode kraft`)."""
+    from kafkaops.apps.demo.queues import queue_steps
+
+    _render_steps(queue_steps(target.cluster(), records, bench_records=bench_records, rounds=rounds))
+    out.print("[bold green]queues demo finished[/]")

@@ -122,34 +122,33 @@ def _distribution_table(topic: str, strategy: str, per_partition: dict[int, int]
 @connection()
 def consume(
     topic: str,
-    group: Annotated[str, typer.Option("--group", "-g", help="consumer group id")],
+    group: Annotated[
+        str | None, typer.Option("--group", "-g", help="consumer group id (pub-sub: every group gets every record)"),
+    ] = None,
+    share_group: Annotated[
+        str | None,
+        typer.Option("--share-group", help="share group (a queue: members split the records; Kafka 4.2+)"),
+    ] = None,
     max_records: Annotated[int | None, typer.Option("--max", "-n", help="stop after N records")] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="stop after this many seconds without a record")] = None,
     value_format: Annotated[str, typer.Option("--format", help="avro (Confluent wire format), json or bytes")] = "avro",
     *,
     target: Target,
 ) -> None:
-    """Print records as JSON lines on stdout (topic, partition, offset, timestamp, key, value).
-    Poison records go to TOPIC.dlq; diagnostics go to stderr. Stops on SIGTERM."""
-    from kafkaops.clients.consumer import TypedConsumer
-    from kafkaops.serde.avro import AvroCodec
-    from kafkaops.serde.codec import BytesCodec, JsonCodec, to_jsonable
-    from kafkaops.serde.registry import SchemaRegistry
+    """Print records as JSON lines on stdout (topic, partition, offset, timestamp, key, value; with
+    --share-group also delivery_count). Poison records go to TOPIC.dlq (a share group's after their
+    last delivery); diagnostics go to stderr. Stops on SIGTERM."""
+    from kafkaops.serde.codec import to_jsonable
 
     if value_format not in ("avro", "json", "bytes"):
         raise typer.BadParameter(f"--format: avro, json or bytes, not {value_format!r}")
+    if (group is None) == (share_group is None):
+        raise typer.BadParameter("give one of --group (a consumer group) or --share-group (a share group)")
     cluster = target.cluster()
     require_topic(cluster, topic)
     with contextlib.ExitStack() as stack:
-        codec: Any
-        if value_format == "avro":
-            coord = stack.enter_context(coordinator(cluster.require_zookeeper("the schema registry")))
-            codec = AvroCodec(registry=SchemaRegistry(coord))
-        else:
-            codec = JsonCodec() if value_format == "json" else BytesCodec()
-        consumer: TypedConsumer[Any] = stack.enter_context(
-            TypedConsumer(cluster, topic, group, codec, handle_sigterm=True)
-        )
+        codec = _value_codec(stack, cluster, value_format)
+        consumer = stack.enter_context(_consumer(cluster, topic, group, share_group, codec, max_records))
         seen = 0
         last = time.monotonic()
         while max_records is None or seen < max_records:
@@ -160,12 +159,46 @@ def consume(
                 continue
             last = time.monotonic()
             seen += 1
-            sys.stdout.write(json.dumps(to_jsonable({
-                "topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
-                "timestamp": rec.timestamp, "key": _text_or_bytes(rec.key), "value": rec.value,
-            })) + "\n")
+            doc = {"topic": rec.topic, "partition": rec.partition, "offset": rec.offset,
+                   "timestamp": rec.timestamp, "key": _text_or_bytes(rec.key), "value": rec.value}
+            if share_group is not None:
+                doc["delivery_count"] = rec.delivery_count
+            sys.stdout.write(json.dumps(to_jsonable(doc)) + "\n")
             sys.stdout.flush()
+    if share_group is not None:
+        st = consumer.stats
+        err.print(f"{seen} record(s) from {topic} in share group {share_group}: {st.accepted} accepted, "
+                  f"{st.released} released, {st.dead_lettered} dead-lettered", highlight=False)
+    else:
         err.print(f"{seen} record(s) from {topic}, {consumer.dead_lettered} dead-lettered", highlight=False)
+
+
+def _value_codec(stack: contextlib.ExitStack, cluster: ClusterProfile, value_format: str) -> Any:
+    """The codec of ``--format``: Avro through the schema registry in ZooKeeper, JSON or raw bytes."""
+    from kafkaops.serde.codec import BytesCodec, JsonCodec
+
+    if value_format == "avro":
+        from kafkaops.serde.avro import AvroCodec
+        from kafkaops.serde.registry import SchemaRegistry
+
+        coord = stack.enter_context(coordinator(cluster.require_zookeeper("the schema registry")))
+        return AvroCodec(registry=SchemaRegistry(coord))
+    return JsonCodec() if value_format == "json" else BytesCodec()
+
+
+def _consumer(cluster: ClusterProfile, topic: str, group: str | None, share_group: str | None, codec: Any,
+              max_records: int | None) -> Any:
+    """A TypedConsumer of ``group``, or a TypedShareConsumer of ``share_group`` (a new share group
+    starts at the earliest record, as a new consumer group does here; --max caps its fetches)."""
+    if share_group is not None:
+        from kafkaops.clients.share_consumer import TypedShareConsumer
+
+        config = {"max.poll.records": min(max_records, 500)} if max_records else None
+        return TypedShareConsumer(cluster, topic, share_group, codec, handle_sigterm=True,
+                                  auto_offset_reset="earliest", config=config)
+    from kafkaops.clients.consumer import TypedConsumer
+
+    return TypedConsumer(cluster, topic, group or "", codec, handle_sigterm=True)
 
 
 def _text_or_bytes(key: bytes | None) -> Any:

@@ -33,6 +33,20 @@ log4j.logger.org.apache.kafka.controller=WARN
 
 _ZK_ONLY = ("zookeeper.session.timeout.ms", "zookeeper.connection.timeout.ms")
 
+SHARE_GROUP_DEFAULTS = {
+    # a dead share-group member leaves the group after 10 s (Kafka: 45 s, and 45 s at least)
+    "group.share.min.session.timeout.ms": "6000",
+    "group.share.session.timeout.ms": "10000",
+    "group.share.min.heartbeat.interval.ms": "1000",
+    "group.share.heartbeat.interval.ms": "2000",
+    # records a dead member had acquired go back to the group after 10 s (Kafka: 30 s);
+    # a group may ask for as little as 1 s (share.record.lock.duration.ms, a group config)
+    "group.share.record.lock.duration.ms": "10000",
+    "group.share.min.record.lock.duration.ms": "1000",
+}
+"""Share groups (Kafka 4.2+ brokers, on by default: ``share.version`` is a production
+feature there) tuned like the rest of the local cluster, for failure tests in seconds."""
+
 
 def zookeeper_cfg(data_dir: Path, port: int, ensemble: Sequence[tuple[int, int, int]], extra: Sequence[str] = ()) -> str:
     """zoo.cfg of one node; ``ensemble`` lists (id, quorum port, election port) when > 1 node.
@@ -96,6 +110,7 @@ def kraft_properties(
         "share.coordinator.state.topic.replication.factor": str(min(3, brokers)),
         "share.coordinator.state.topic.min.isr": "2" if brokers >= 3 else "1",
         "share.coordinator.state.topic.num.partitions": "10",
+        **SHARE_GROUP_DEFAULTS,
     }
     if "broker" in roles:
         props["advertised.listeners"] = f"PLAINTEXT://127.0.0.1:{port}"

@@ -8,6 +8,8 @@ Fixtures:
   ``mode="kraft"`` with ``controllers=3``, ``secure=True``...).
 - ``secure_kafka_cluster``: one secured 3-broker cluster for the session (SASL_SSL/SCRAM,
   ACLs, ZooKeeper SASL); its ``profile`` is the admin's.
+- ``kraft_kafka_cluster``: one KRaft cluster (Kafka 4.x, 3 brokers) for the session whatever
+  the Kafka mode, for what exists on KRaft only (share groups).
 
 Nothing starts unless a test asks for a fixture.
 
@@ -154,6 +156,17 @@ def secure_kafka_cluster(
     ``profile`` (the ``admin`` super user) to reach it; tests must leave it healthy."""
     cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("kafka-secure"), brokers=3, secure=True,
                                mode="zookeeper")
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def kraft_kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A session-wide KRaft cluster (Kafka 4.x: 3 brokers, 1 controller, local JVMs on either
+    backend) whatever ``--kafka-mode`` says: for KRaft-only features such as share groups, so
+    their tests run in every mode. Tests must leave it healthy."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("kafka-kraft"), brokers=3, mode="kraft", controllers=1)
     cluster.start()
     yield cluster
     cluster.destroy()
