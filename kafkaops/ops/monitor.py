@@ -36,6 +36,8 @@ from kafkaops.errors import ConfigError, KafkaopsError
 from kafkaops.ops.admin_source import AdminSource
 from kafkaops.ops.events import Event, diff_health
 from kafkaops.ops.health import DEFAULT_MIN_ISR, ClusterHealth
+from kafkaops.ops.lag import DEFAULT_WINDOW
+from kafkaops.ops.lag_tracker import LagTracker
 from kafkaops.ops.monitor_facts import ADMIN, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
 from kafkaops.ops.zk_source import ZooKeeperSource, ZooKeeperSourceError
 from kafkaops.waits import Deadline
@@ -162,6 +164,8 @@ class ReplicaMonitor:
         self._waiting_for = {s for s, on in ((ZOOKEEPER, self.kafka_chroot), (ADMIN, self.profile)) if on is not None}
         self._start_error: str | None = None
         self.events_emitted = 0
+        self.lag: LagTracker | None = None
+        """The consumer-lag tracker, once :meth:`track_lag` started one."""
 
     @property
     def zk_connect(self) -> str | None:
@@ -205,6 +209,19 @@ class ReplicaMonitor:
         except ZooKeeperSourceError as exc:
             raise MonitorError(str(exc)) from None
 
+    def track_lag(self, groups: Iterable[str] | None = None, *, interval: float = 5.0, window: int = DEFAULT_WINDOW,
+                  allowed_lag: int = 0) -> LagTracker:
+        """Also judge consumer groups' lag (``groups``, or every group) on a thread of its own;
+        status changes arrive as ConsumerLagStatusChanged events with the others. Needs
+        bootstrap servers."""
+        if self.profile is None:
+            raise MonitorError("consumer lag needs bootstrap servers (the Admin API)")
+        if self.lag is not None:
+            raise MonitorError("the monitor already tracks consumer lag")
+        self.lag = LagTracker(self.profile, groups=groups, interval=interval, window=window, allowed_lag=allowed_lag,
+                              timeout=self.admin_timeout, on_events=self.deliver).start()
+        return self.lag
+
     def _wait_started(self, timeout: float) -> None:
         deadline = Deadline(timeout)
         with self._cond:
@@ -223,6 +240,8 @@ class ReplicaMonitor:
         monitor took is released; its watches on it end at their next event."""
         self._stop.set()
         self._q.put(None)
+        if self.lag is not None:
+            self.lag.stop()
         for source in (self._zk, self._admin):
             if source is not None:
                 source.stop()
@@ -340,11 +359,18 @@ class ReplicaMonitor:
         with self._cond:
             events = diff_health(self._health, new, sources=event_sources(changed))
             self._health = new
+            self._cond.notify_all()
+        self.deliver(events)
+
+    def deliver(self, events: list[Event]) -> None:
+        """Hand events to the history, the streams and the subscribers (the lag tracker's too)."""
+        if not events:
+            return
+        with self._cond:
             self._history.extend(events)
             self.events_emitted += len(events)
             subscribers = list(self._subscribers)
             streams = list(self._streams)
-            self._cond.notify_all()
         for event in events:
             log.info("%s (%s)", event.describe(), event.source)
             for stream in streams:
