@@ -25,6 +25,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -38,6 +39,7 @@ from kafkaops.ops.events import Event, diff_health
 from kafkaops.ops.health import DEFAULT_MIN_ISR, ClusterHealth
 from kafkaops.ops.lag import DEFAULT_WINDOW
 from kafkaops.ops.lag_tracker import LagTracker
+from kafkaops.ops.settle import DEFAULT_SETTLE, Settler
 from kafkaops.ops.monitor_facts import ADMIN, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
 from kafkaops.ops.zk_source import ZooKeeperSource, ZooKeeperSourceError
 from kafkaops.waits import Deadline
@@ -133,6 +135,7 @@ class ReplicaMonitor:
         known_brokers: Iterable[int] = (),
         default_min_isr: int = DEFAULT_MIN_ISR,
         history: int = 500,
+        settle: float = DEFAULT_SETTLE,
     ) -> None:
         try:
             self.profile = None if cluster is None else as_profile(cluster)
@@ -153,6 +156,8 @@ class ReplicaMonitor:
                                 default_min_isr=default_min_isr, settle=max(SETTLE, 3 * poll_interval))
         self._q: queue.Queue[Facts | Task | None] = queue.Queue()
         self._health: ClusterHealth | None = None
+        self._model_health: ClusterHealth | None = None
+        self._settler = Settler(settle)
         self._cond = threading.Condition()
         self._subscribers: list[Callable[[Event], None]] = []
         self._streams: list[EventStream] = []
@@ -330,7 +335,10 @@ class ReplicaMonitor:
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch = [self._q.get()]
+            try:
+                batch: list[Facts | Task | None] = [self._q.get(timeout=self._settler.due_in())]
+            except queue.Empty:
+                batch = []  # a held partition is due: publish without new facts
             while True:
                 try:
                     batch.append(self._q.get_nowait())
@@ -349,15 +357,20 @@ class ReplicaMonitor:
                     log.exception("replica monitor: cannot process %r", item)
             if self._waiting_for:
                 continue  # still loading the first view: fold it into one snapshot
-            self._publish(changed)
+            self._publish(changed, due=not batch)
 
-    def _publish(self, changed: dict[Key, str]) -> None:
+    def _publish(self, changed: dict[Key, str], due: bool = False) -> None:
+        """Build the model, settle it (:mod:`kafkaops.ops.settle`), diff it into events."""
         with self._cond:
-            if self._health is not None and not changed:
+            if self._health is not None and not changed and not due:
                 return
-        new = self._model.build()
+        if changed or self._model_health is None:
+            self._model_health = self._model.build()
+        model = self._model_health if changed else replace(self._model_health, timestamp=time.time())
+        sources = event_sources(changed)
         with self._cond:
-            events = diff_health(self._health, new, sources=event_sources(changed))
+            new = self._settler.view(self._health, model, sources)
+            events = diff_health(self._health, new, sources=sources)
             self._health = new
             self._cond.notify_all()
         self.deliver(events)
