@@ -58,6 +58,8 @@ class LagTracker:
         """Wall time of the last poll (Admin round trips and evaluation)."""
         self.polls = 0
         """Polls completed so far."""
+        self.version = 0
+        """Changes with every new judgement (readers cache what they derive from :meth:`statuses`)."""
         self._on_events = on_events
         self._admin: Any = None
         self._lock = threading.Lock()
@@ -109,6 +111,7 @@ class LagTracker:
             self.members.pop(gone, None)
         with self._lock:
             self._statuses = new
+            self.version += 1
         self.poll_seconds = time.monotonic() - t0
         self.polls += 1
         if events and self._on_events is not None:

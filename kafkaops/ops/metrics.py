@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -29,6 +32,7 @@ from kafkaops.ops.events import Event
 
 if TYPE_CHECKING:
     from kafkaops.coord.session import Coordinator
+    from kafkaops.ops.health import ClusterHealth
     from kafkaops.ops.failover import FailoverPolicy
     from kafkaops.ops.monitor import ReplicaMonitor
 
@@ -95,6 +99,8 @@ class MonitorCollector(Collector):
         self._playbooks: _Cached | None = None
         self._lock = threading.Lock()
         self._events: Counter[str] = Counter()
+        self._rendered: dict[str, tuple[object, bytes]] = {}
+        self._render_lock = threading.Lock()
         self._unsubscribe = monitor.subscribe(self._count)
 
     def _count(self, event: Event) -> None:
@@ -105,13 +111,31 @@ class MonitorCollector(Collector):
         self._unsubscribe()
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._cluster()
+        """Every metric family (for a prometheus_client registry of your own)."""
+        yield from self._cluster(self.monitor.snapshot())
         yield from self._lag()
         yield from self._activity()
 
-    # ------------------------------------------------------------------ brokers and partitions
-    def _cluster(self) -> Iterator[Metric]:
+    def render(self) -> bytes:
+        """The text exposition of :meth:`collect`. The cluster's and the groups' parts are
+        formatted once per monitor snapshot and per lag judgement, so scrapes between
+        changes cost little (formatting dominates with thousands of partitions)."""
         health = self.monitor.snapshot()
+        tracker = self.monitor.lag
+        with self._render_lock:
+            cluster = self._cached("cluster", health, lambda: self._cluster(health))
+            lag = self._cached("lag", tracker.version if tracker else -1, self._lag)
+        return cluster + lag + generate_latest(_Families(list(self._activity())))
+
+    def _cached(self, part: str, key: object, families: Callable[[], Iterator[Metric]]) -> bytes:
+        """``part`` formatted, again only when ``key`` changed (the same object, or an equal version number)."""
+        hit = self._rendered.get(part)
+        if hit is None or not (hit[0] is key or (isinstance(key, int) and hit[0] == key)):
+            hit = self._rendered[part] = (key, generate_latest(_Families(list(families()))))
+        return hit[1]
+
+    # ------------------------------------------------------------------ brokers and partitions
+    def _cluster(self, health: ClusterHealth) -> Iterator[Metric]:
         yield GaugeMetricFamily("kafka_brokers", "Number of live brokers in the Kafka cluster", len(health.live_brokers))
         up = GaugeMetricFamily("kafkaops_broker_up", "1 if the broker is alive, 0 if known but down", labels=["broker"])
         info = GaugeMetricFamily("kafka_broker_info", "Information about a live broker", labels=["address", "id"])
@@ -253,20 +277,52 @@ class MetricsError(KafkaopsError):
     """The metrics endpoint could not be served (e.g. its port is taken)."""
 
 
+class _Families:
+    """Ready metric families, in the shape ``generate_latest`` reads (a ``collect()``)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+class _HttpServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("metrics: " + format, *args)
+
+
 class MetricsServer:
-    """``/metrics`` of one monitor on ``address:port`` (its own registry, its own thread)."""
+    """``/metrics`` of one monitor on ``address:port`` (a thread of its own)."""
 
     def __init__(self, collector: MonitorCollector, port: int, address: str = "0.0.0.0") -> None:
         self.collector = collector
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(collector)
         try:
-            self._server, self._thread = start_http_server(port, address, registry=self.registry)
+            self._server = make_server(address, port, self._app, server_class=_HttpServer, handler_class=_QuietHandler)
         except OSError as exc:
             collector.close()
             raise MetricsError(f"cannot serve metrics on {address}:{port}: {exc.strerror or exc}") from None
         self.port = int(self._server.server_port)
         self.address = address
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+        self._thread.start()
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO", "/") not in ("/metrics", "/"):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"see /metrics\n"]
+        try:
+            body = self.collector.render()
+        except Exception as exc:  # noqa: BLE001 - a scrape error is the scraper's to see, the server goes on
+            log.warning("metrics: scrape failed", exc_info=True)
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [f"{type(exc).__name__}: {exc}\n".encode()]
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))])
+        return [body]
 
     @property
     def url(self) -> str:
