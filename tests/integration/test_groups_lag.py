@@ -104,6 +104,20 @@ def consume(c: Consumer, n: int, timeout: float = 60.0) -> int:
     return got
 
 
+def left_behind(cluster: LocalCluster, topic_factory: TopicFactory, prefix: str, consumed: int) -> tuple[str, str]:
+    """A new topic with 100 records and a group that consumed and committed ``consumed`` of
+    them and closed (an empty group with lag): (topic, group)."""
+    topic = topic_factory(partitions=1)
+    group = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    produce(cluster, topic, 100)
+    c = consumer(cluster, group)
+    c.subscribe([topic])
+    assert consume(c, consumed) == consumed
+    c.commit(asynchronous=False)
+    c.close()
+    return topic, group
+
+
 def test_a_consumer_that_keeps_up_stays_ok(kafka_cluster: LocalCluster, kafka_topic: TopicFactory,
                                            lag_events: LagEvents) -> None:
     topic = kafka_topic(partitions=1)
@@ -139,14 +153,7 @@ def test_a_consumer_that_keeps_up_stays_ok(kafka_cluster: LocalCluster, kafka_to
 
 def test_a_stopped_consumer_goes_stop(kafka_cluster: LocalCluster, kafka_topic: TopicFactory,
                                       lag_events: LagEvents) -> None:
-    topic = kafka_topic(partitions=1)
-    group = f"stopped-{uuid.uuid4().hex[:6]}"
-    produce(kafka_cluster, topic, 100)
-    c = consumer(kafka_cluster, group)
-    c.subscribe([topic])
-    assert consume(c, 40) == 40
-    c.commit(asynchronous=False)
-    c.close()  # the consumer stops: its group is empty, its offset stays at 40 of 100
+    topic, group = left_behind(kafka_cluster, kafka_topic, "stopped", 40)  # its offset stays at 40 of 100
     polls = lag_events.wait_status(group, "STOP", lag_events.polls)
     print(f"\nstopped consumer -> STOP after {polls} polls (window {WINDOW})")
     (event,) = [e for e in lag_events.of(group) if e.status == "STOP"]
@@ -185,14 +192,7 @@ def test_a_consumer_that_polls_but_cannot_commit_goes_stall(kafka_cluster: Local
 
 def test_offsets_reset_to_earlier_ones_go_rewind(kafka_cluster: LocalCluster, kafka_topic: TopicFactory,
                                                  lag_events: LagEvents) -> None:
-    topic = kafka_topic(partitions=1)
-    group = f"rewound-{uuid.uuid4().hex[:6]}"
-    produce(kafka_cluster, topic, 100)
-    c = consumer(kafka_cluster, group)
-    c.subscribe([topic])
-    assert consume(c, 50) == 50
-    c.commit(asynchronous=False)
-    c.close()
+    topic, group = left_behind(kafka_cluster, kafka_topic, "rewound", 50)
     wait_until(lambda: any(s.group == group for s in lag_events.monitor.lag.statuses().values())  # type: ignore[union-attr]
                if lag_events.monitor.lag else False, 30, "the tracker to see the group")
     start = lag_events.polls
