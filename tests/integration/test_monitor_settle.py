@@ -7,7 +7,7 @@ broker and no PartitionOffline (clients always had a leader within the settle ti
 the single-replica partition really is offline and is reported so within the settle
 time + 1 s of the broker's loss being seen. Then, with a settle time longer than a broker
 restart, the single-replica partition's leaderless spell (victim -> -1 -> victim) is not
-reported at all, while a monitor with 1 s reports all four events of it.
+reported at all, while a monitor with 1 s reports it (offline, then recovered).
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ def test_killing_a_leader_of_20_partitions_reports_leader_changes_only(fresh_kaf
             both.wait_for(lambda h: h.partitions[(single, 0)].leader == victim, 90)
             patient.wait_for(lambda h: victim in h.live_brokers, 30)
             again = [e.type for e in seen_both.all()[before:] if getattr(e, "topic", None) == single]
-            assert again == ["LeaderChanged", "PartitionOffline", "LeaderChanged", "Recovered"], again
+            # at 1 s the spell shows (ZooKeeper mode: LeaderChanged, PartitionOffline, LeaderChanged,
+            # Recovered; KRaft also shrinks and regrows the ISR)
+            assert again[0] == "LeaderChanged" and again.count("PartitionOffline") == 1 and again[-1] == "Recovered", again
             quiet = [e.describe() for e in seen_patient.all() if getattr(e, "topic", None) == single]
             assert quiet == [], quiet
             assert [e.type for e in seen_patient.all() if e.kind == "broker"] == ["BrokerDown", "BrokerUp"]
