@@ -237,6 +237,11 @@ def test_group_commands(kafka_cluster: LocalCluster, kafka_topic: TopicFactory, 
     lib = group_lag(kafka_cluster.profile, group)
     assert lib.total_lag == 5 and lib.partitions[0].next_timestamp_ms is not None
 
+    judged = json.loads(_cli(kafka_cluster, "group", "lag", group, "--status", "--window", "2", "--interval", "0.2",
+                             "--json").stdout)["status"]
+    assert judged["status"] == "ERR" and judged["total_lag"] == 5
+    assert [(p["partition"], p["status"]) for p in judged["partitions"]] == [(0, "STOP"), (1, "OK")]
+
     described = _cli(kafka_cluster, "group", "describe", group)
     assert described.returncode == 0 and topic in described.stdout and "25" in described.stdout
 

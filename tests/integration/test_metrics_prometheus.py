@@ -194,3 +194,50 @@ def test_prometheus_sees_a_broker_loss_within_two_scrapes(
     finally:
         server.stop()
         mon.stop()
+
+
+def test_monitor_command_serves_metrics_and_reports_lag(kafka_cluster: LocalCluster, tmp_path: Path) -> None:
+    """`kafkaops monitor --events --groups G --metrics-port P`: lag events on stdout, metrics on P."""
+    import os
+    import sys
+
+    topic = f"cli-prom-{uuid.uuid4().hex[:6]}"
+    group = f"cli-prom-g-{uuid.uuid4().hex[:6]}"
+    create_topic(kafka_cluster.profile, topic, 1, 3)
+    producer = Producer(kafka_cluster.profile.librdkafka(acks="all"))
+    for _ in range(10):
+        producer.produce(topic, value=b"x")
+    assert producer.flush(60) == 0
+    consumer = Consumer(kafka_cluster.profile.librdkafka(**{"group.id": group, "enable.auto.commit": False}))
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)  # nobody consumes: lag 7
+    consumer.close()
+    port = free_port()
+    out = tmp_path / "events.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kafkaops.cli", "monitor", "--events", "-b", kafka_cluster.bootstrap_servers,
+         "--groups", group, "--lag-interval", "0.5", "--lag-window", "3", "--metrics-port", str(port),
+         "--metrics-address", "127.0.0.1"],
+        stdout=out.open("w"), stderr=subprocess.PIPE, text=True, env={**os.environ, "KAFKAOPS_LOG_LEVEL": "WARNING"})
+    try:
+        def lag_events() -> list[dict[str, Any]]:
+            return [e for e in map(json.loads, out.read_text().splitlines()) if e["type"] == "ConsumerLagStatusChanged"]
+
+        stop = wait_until(lambda: [e for e in lag_events() if e["group"] == group and e["status"] == "STOP"], 60,
+                          "the CLI's ConsumerLagStatusChanged to STOP")
+        assert (stop[0]["topic"], stop[0]["partition"], stop[0]["previous"], stop[0]["lag"]) == (topic, 0, "OK", 7)
+
+        def scrape() -> str:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return str(r.read().decode())
+
+        def stopped() -> str | None:
+            text = scrape()
+            return text if 'status="STOP"' in text else None
+
+        text = wait_until(stopped, 30, "STOP in /metrics")
+        assert f'kafka_consumergroup_lag{{consumergroup="{group}",partition="0",topic="{topic}"}} 7.0' in text
+        assert "kafka_brokers 3.0" in text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
