@@ -14,9 +14,12 @@ Sources deliver facts to one worker thread, which merges them into the model
 diffs the previous and the new :class:`~kafkaops.ops.health.ClusterHealth` into
 events (:func:`~kafkaops.ops.events.diff_health`). Each change therefore yields its
 events exactly once, whichever source saw it first. Kazoo watch callbacks only
-enqueue; reads and watch set-up happen on the worker thread. Subscribers get events
-by callback (called on the worker thread: keep them short) or by iterator
-(:meth:`ReplicaMonitor.events`).
+enqueue; reads and watch set-up happen on the worker thread. Between the model and
+publication a settle stage (:mod:`kafkaops.ops.settle`) holds back transient leaderless
+states. Subscribers get events by callback (called on the worker thread, or the lag
+tracker's: keep them short) or by iterator (:meth:`ReplicaMonitor.events`).
+:meth:`ReplicaMonitor.track_lag` adds consumer-group lag judgements
+(:mod:`kafkaops.ops.lag_tracker`) to the same event stream.
 """
 
 from __future__ import annotations

@@ -28,10 +28,12 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafkaops.admin import create_topic
+from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops.events import BrokerDown, Event, UnderReplicated
 from kafkaops.ops.metrics import MetricsError, serve_metrics
 from kafkaops.ops.monitor import ReplicaMonitor
+from kafkaops.ops.playbook_journal import RunJournal
 from kafkaops.testing.waits import wait_until
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "compose" / "prometheus"
@@ -156,7 +158,9 @@ def test_prometheus_sees_a_broker_loss_within_two_scrapes(
                 urps.append(e)
 
     mon.subscribe(on_event)
-    server = serve_metrics(mon, 0, address="127.0.0.1")
+    coord = Coordinator.shared(cluster.profile)
+    RunJournal(coord).save({"playbook": "rolling-restart", "state": "succeeded", "status": {}})
+    server = serve_metrics(mon, 0, address="127.0.0.1", coordinator=coord)
     try:
         with pytest.raises(MetricsError, match=f"cannot serve metrics on 127.0.0.1:{server.port}"):
             serve_metrics(mon, server.port, address="127.0.0.1")
@@ -168,6 +172,7 @@ def test_prometheus_sees_a_broker_loss_within_two_scrapes(
         assert prom.value(f'kafka_topic_partitions{{topic="{topic}"}}') == 3
         assert prom.value(f'kafkaops_consumergroup_status{{consumergroup="{group}"}}') == 1
         assert prom.value('kafkaops_broker_up{broker="1"}') == 1
+        assert prom.value('kafkaops_playbook_last_run{playbook="rolling-restart",state="succeeded"}') == 1
 
         victim = next(b for b in (3, 2, 1) if b != mon.snapshot().controller_id)
         killed_at = time.time()
@@ -194,6 +199,7 @@ def test_prometheus_sees_a_broker_loss_within_two_scrapes(
     finally:
         server.stop()
         mon.stop()
+        coord.stop()
 
 
 def test_monitor_command_serves_metrics_and_reports_lag(kafka_cluster: LocalCluster, tmp_path: Path) -> None:

@@ -89,3 +89,28 @@ def test_lag_metrics_follow_each_judgement_and_events_are_counted() -> None:
     assert s[("kafkaops_monitor_events_total", (("type", "BrokerDown"),))] == 1
     col.close()
     assert mon.subscribers == []
+
+
+def test_failover_actions_and_playbook_runs() -> None:
+    from kafkaops.ops.failover_state import Action
+
+    mon = FakeMonitor(health((1, 2, 3), (1, 2, 3)))
+    policy = SimpleNamespace(is_acting=True, actions=[
+        Action("reassign", "broker 3 down", "ok"), Action("reassign", "broker 2 down", "error: timed out"),
+        Action("elect_preferred_leaders", "broker 3 back", "ok"), Action("skip", "x", "not the leader")])
+    reads = []
+
+    def runs() -> list[dict[str, Any]]:
+        reads.append(1)
+        return [{"playbook": "rolling-restart", "state": "failed", "updated_at": "2026-01-02T03:04:05.000+00:00"}]
+
+    col = MonitorCollector(mon, policy=policy, playbook_runs=runs, playbook_refresh=60)  # type: ignore[arg-type]
+    s = samples(col.render())
+    assert s[("kafkaops_failover_actions_total", (("action", "reassign"), ("result", "ok")))] == 1
+    assert s[("kafkaops_failover_actions_total", (("action", "reassign"), ("result", "error")))] == 1
+    assert s[("kafkaops_failover_actions_total", (("action", "skip"), ("result", "skipped")))] == 1
+    assert s[("kafkaops_failover_acting", ())] == 1
+    assert s[("kafkaops_playbook_last_run", (("playbook", "rolling-restart"), ("state", "failed")))] == 1
+    assert s[("kafkaops_playbook_last_run_timestamp_seconds", (("playbook", "rolling-restart"),))] == 1767323045.0
+    col.render()
+    assert len(reads) == 1  # ZooKeeper is read at most every playbook_refresh seconds
