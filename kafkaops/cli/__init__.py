@@ -14,6 +14,7 @@ from kafkaops.cli.bench import bench_app
 from kafkaops.cli.checkpoint import checkpoint_app
 from kafkaops.cli.common import run_reporting_errors, setup_logging
 from kafkaops.cli.demo import demo_app
+from kafkaops.cli.group import group_app
 from kafkaops.cli.playbook import playbook_app
 from kafkaops.cli.schema import schema_app
 from kafkaops.cli.topic import topic_app
@@ -30,6 +31,7 @@ app.command()(cluster.down)
 app.command()(cluster.status)
 app.add_typer(cluster.broker_app, name="broker")
 app.add_typer(topic_app, name="topic")
+app.add_typer(group_app, name="group")
 app.add_typer(demo_app, name="demo")
 app.add_typer(bench_app, name="bench")
 app.add_typer(schema_app, name="schema")

@@ -1,5 +1,6 @@
 """`kafkaops monitor`: a live view, one snapshot, or an event stream of brokers and
-partition replication; with ``--auto-failover`` also the FailoverPolicy (leader only)."""
+partition replication; with ``--auto-failover`` also the FailoverPolicy (leader only),
+with ``--groups`` consumer lag judged as Burrow does, with ``--metrics-port`` Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def monitor(
     throttle: Annotated[int, typer.Option(help="replication throttle while moving replicas, bytes/s per broker")] = 50 * 1024 * 1024,
     poll_interval: Annotated[float, typer.Option(help="Admin API poll interval, seconds")] = 1.0,
     connect_timeout: Annotated[float, typer.Option(help="seconds to wait for the first cluster view")] = 30.0,
+    settle: Annotated[float, typer.Option(help="seconds a partition must stay leaderless to be reported offline")] = 1.0,
+    groups: Annotated[str | None, typer.Option(help="judge these consumer groups' lag (g1,g2 or all)")] = None,
+    lag_interval: Annotated[float, typer.Option(help="with --groups: seconds between offset polls")] = 5.0,
+    lag_window: Annotated[int, typer.Option(help="with --groups: polls per evaluation window (Burrow)")] = 10,
+    allowed_lag: Annotated[int, typer.Option(help="with --groups: a lag up to this counts as caught up")] = 0,
+    metrics_port: Annotated[int | None, typer.Option(help="serve Prometheus /metrics on this port (e.g. 9308)")] = None,
+    metrics_address: Annotated[str, typer.Option(help="with --metrics-port: the address to listen on")] = "0.0.0.0",
     *,
     target: Target,
 ) -> None:
@@ -51,8 +59,8 @@ def monitor(
         raise typer.BadParameter("--json goes with --once (use --events for a JSON stream)")
     if dry_run and not auto_failover:
         raise typer.BadParameter("--dry-run goes with --auto-failover")
-    if once and (events or auto_failover):
-        raise typer.BadParameter("--once prints one snapshot; it does not go with --events or --auto-failover")
+    if once and (events or auto_failover or metrics_port is not None):
+        raise typer.BadParameter("--once prints one snapshot; it does not go with --events, --auto-failover or --metrics-port")
     zookeeper_only = target.is_local and bool(target.zookeeper)
     if auto_failover and zookeeper_only:
         raise typer.BadParameter("--auto-failover needs --bootstrap-server (reassignments use the Admin API)")
@@ -62,8 +70,13 @@ def monitor(
         coord = stack.enter_context(coordinator(zk)) if zk is not None else None
         chroot = zk.kafka_chroot if zk is not None else None  # None: the brokers keep no znodes (KRaft)
         mon = ReplicaMonitor(cluster, coordinator=coord if chroot else None, kafka_chroot=chroot,
-                             poll_interval=poll_interval).start(timeout=connect_timeout)
+                             poll_interval=poll_interval, settle=settle).start(timeout=connect_timeout)
         stack.callback(mon.stop)
+        if groups:
+            if cluster is None:
+                raise typer.BadParameter("--groups needs --bootstrap-server (offsets come from the Admin API)")
+            chosen = None if groups.strip() == "all" else [g.strip() for g in groups.split(",") if g.strip()]
+            mon.track_lag(chosen, interval=lag_interval, window=lag_window, allowed_lag=allowed_lag)
         if once:
             health = mon.snapshot()
             if as_json:
@@ -72,11 +85,11 @@ def monitor(
                 out.print(render_monitor(health, [], [], ""))
             return
         _watch(stack, mon, cluster, coord, events=events, auto_failover=auto_failover, dry_run=dry_run,
-               grace=grace, throttle=throttle)
+               grace=grace, throttle=throttle, metrics=(metrics_address, metrics_port) if metrics_port is not None else None)
 
 
 def _watch(stack: contextlib.ExitStack, mon: Any, cluster: Any, coord: Any, *, events: bool,
-           auto_failover: bool, dry_run: bool, grace: float, throttle: int) -> None:
+           auto_failover: bool, dry_run: bool, grace: float, throttle: int, metrics: tuple[str, int] | None) -> None:
     """Until SIGTERM or SIGINT: stream events or show the live view; run the policy if asked."""
     from kafkaops.ops.failover import FailoverPolicy, MonitorLeadership
     from kafkaops.ops.monitor import format_event_line
@@ -105,6 +118,12 @@ def _watch(stack: contextlib.ExitStack, mon: Any, cluster: Any, coord: Any, *, e
         policy = FailoverPolicy(mon, cluster, coordinator=coord, grace=grace, throttle=throttle, dry_run=dry_run,
                                 leadership=leadership, on_action=on_action).start()
         stack.callback(policy.stop)
+    if metrics is not None:
+        from kafkaops.ops.metrics import serve_metrics
+
+        server = serve_metrics(mon, metrics[1], address=metrics[0], policy=policy, coordinator=coord)
+        stack.callback(server.stop)
+        err.print(f"metrics: {server.url}")
     if events:
         stream = mon.events()
         while not stop.is_set():

@@ -102,6 +102,19 @@ class Recovered(PartitionEvent):
     replicas: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class ConsumerLagStatusChanged(Event):
+    """A consumer group's partition changed lag status (Burrow's rules, :mod:`kafkaops.ops.lag`)."""
+
+    group: str
+    topic: str
+    partition: int
+    previous: str
+    status: str
+    lag: int
+    kind: ClassVar[str] = "group"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     c.__name__: c
     for c in (
@@ -115,6 +128,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         UnderMinIsr,
         PartitionOffline,
         Recovered,
+        ConsumerLagStatusChanged,
     )
 }
 

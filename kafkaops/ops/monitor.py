@@ -14,9 +14,12 @@ Sources deliver facts to one worker thread, which merges them into the model
 diffs the previous and the new :class:`~kafkaops.ops.health.ClusterHealth` into
 events (:func:`~kafkaops.ops.events.diff_health`). Each change therefore yields its
 events exactly once, whichever source saw it first. Kazoo watch callbacks only
-enqueue; reads and watch set-up happen on the worker thread. Subscribers get events
-by callback (called on the worker thread: keep them short) or by iterator
-(:meth:`ReplicaMonitor.events`).
+enqueue; reads and watch set-up happen on the worker thread. Between the model and
+publication a settle stage (:mod:`kafkaops.ops.settle`) holds back transient leaderless
+states. Subscribers get events by callback (called on the worker thread, or the lag
+tracker's: keep them short) or by iterator (:meth:`ReplicaMonitor.events`).
+:meth:`ReplicaMonitor.track_lag` adds consumer-group lag judgements
+(:mod:`kafkaops.ops.lag_tracker`) to the same event stream.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -36,6 +40,9 @@ from kafkaops.errors import ConfigError, KafkaopsError
 from kafkaops.ops.admin_source import AdminSource
 from kafkaops.ops.events import Event, diff_health
 from kafkaops.ops.health import DEFAULT_MIN_ISR, ClusterHealth
+from kafkaops.ops.lag import DEFAULT_WINDOW
+from kafkaops.ops.lag_tracker import LagTracker
+from kafkaops.ops.settle import DEFAULT_SETTLE, Settler
 from kafkaops.ops.monitor_facts import ADMIN, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
 from kafkaops.ops.zk_source import ZooKeeperSource, ZooKeeperSourceError
 from kafkaops.waits import Deadline
@@ -131,6 +138,7 @@ class ReplicaMonitor:
         known_brokers: Iterable[int] = (),
         default_min_isr: int = DEFAULT_MIN_ISR,
         history: int = 500,
+        settle: float = DEFAULT_SETTLE,
     ) -> None:
         try:
             self.profile = None if cluster is None else as_profile(cluster)
@@ -151,6 +159,8 @@ class ReplicaMonitor:
                                 default_min_isr=default_min_isr, settle=max(SETTLE, 3 * poll_interval))
         self._q: queue.Queue[Facts | Task | None] = queue.Queue()
         self._health: ClusterHealth | None = None
+        self._model_health: ClusterHealth | None = None
+        self._settler = Settler(settle)
         self._cond = threading.Condition()
         self._subscribers: list[Callable[[Event], None]] = []
         self._streams: list[EventStream] = []
@@ -162,6 +172,8 @@ class ReplicaMonitor:
         self._waiting_for = {s for s, on in ((ZOOKEEPER, self.kafka_chroot), (ADMIN, self.profile)) if on is not None}
         self._start_error: str | None = None
         self.events_emitted = 0
+        self.lag: LagTracker | None = None
+        """The consumer-lag tracker, once :meth:`track_lag` started one."""
 
     @property
     def zk_connect(self) -> str | None:
@@ -205,6 +217,19 @@ class ReplicaMonitor:
         except ZooKeeperSourceError as exc:
             raise MonitorError(str(exc)) from None
 
+    def track_lag(self, groups: Iterable[str] | None = None, *, interval: float = 5.0, window: int = DEFAULT_WINDOW,
+                  allowed_lag: int = 0) -> LagTracker:
+        """Also judge consumer groups' lag (``groups``, or every group) on a thread of its own;
+        status changes arrive as ConsumerLagStatusChanged events with the others. Needs
+        bootstrap servers."""
+        if self.profile is None:
+            raise MonitorError("consumer lag needs bootstrap servers (the Admin API)")
+        if self.lag is not None:
+            raise MonitorError("the monitor already tracks consumer lag")
+        self.lag = LagTracker(self.profile, groups=groups, interval=interval, window=window, allowed_lag=allowed_lag,
+                              timeout=self.admin_timeout, on_events=self.deliver).start()
+        return self.lag
+
     def _wait_started(self, timeout: float) -> None:
         deadline = Deadline(timeout)
         with self._cond:
@@ -223,6 +248,8 @@ class ReplicaMonitor:
         monitor took is released; its watches on it end at their next event."""
         self._stop.set()
         self._q.put(None)
+        if self.lag is not None:
+            self.lag.stop()
         for source in (self._zk, self._admin):
             if source is not None:
                 source.stop()
@@ -311,7 +338,10 @@ class ReplicaMonitor:
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch = [self._q.get()]
+            try:
+                batch: list[Facts | Task | None] = [self._q.get(timeout=self._settler.due_in())]
+            except queue.Empty:
+                batch = []  # a held partition is due: publish without new facts
             while True:
                 try:
                     batch.append(self._q.get_nowait())
@@ -330,21 +360,33 @@ class ReplicaMonitor:
                     log.exception("replica monitor: cannot process %r", item)
             if self._waiting_for:
                 continue  # still loading the first view: fold it into one snapshot
-            self._publish(changed)
+            self._publish(changed, due=not batch)
 
-    def _publish(self, changed: dict[Key, str]) -> None:
+    def _publish(self, changed: dict[Key, str], due: bool = False) -> None:
+        """Build the model, settle it (:mod:`kafkaops.ops.settle`), diff it into events."""
         with self._cond:
-            if self._health is not None and not changed:
+            if self._health is not None and not changed and not due:
                 return
-        new = self._model.build()
+        if changed or self._model_health is None:
+            self._model_health = self._model.build()
+        model = self._model_health if changed else replace(self._model_health, timestamp=time.time())
+        sources = event_sources(changed)
         with self._cond:
-            events = diff_health(self._health, new, sources=event_sources(changed))
+            new = self._settler.view(self._health, model, sources)
+            events = diff_health(self._health, new, sources=sources)
             self._health = new
+            self._cond.notify_all()
+        self.deliver(events)
+
+    def deliver(self, events: list[Event]) -> None:
+        """Hand events to the history, the streams and the subscribers (the lag tracker's too)."""
+        if not events:
+            return
+        with self._cond:
             self._history.extend(events)
             self.events_emitted += len(events)
             subscribers = list(self._subscribers)
             streams = list(self._streams)
-            self._cond.notify_all()
         for event in events:
             log.info("%s (%s)", event.describe(), event.source)
             for stream in streams:
