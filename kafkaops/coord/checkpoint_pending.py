@@ -1,11 +1,13 @@
 """Pending states: backend states that no checkpoint references, recorded in ZooKeeper.
 
 A save records ``<job>/pending/<token>`` (its epoch, backend and planned location)
-*before* it writes the state, and its commit transaction deletes that record (at
-version 0) in the same transaction that creates the checkpoint referencing the state.
-So a record exists exactly while a state is not referenced: a crash between the
-state write and the commit leaves one behind, and pruning a checkpoint turns it into
-one (``dropped``) in the transaction that deletes the checkpoint znode.
+*before* it writes the state, with an ephemeral ``<token>.writing`` beside it that lives
+as long as the writer's session; its commit transaction deletes the record (at version
+0) in the same transaction that creates the checkpoint referencing the state. So a
+record exists exactly while a state is not referenced: a crash between the state
+write and the commit leaves one behind (its ``.writing`` marker goes with the crashed
+writer's session), and pruning a checkpoint turns it into one (``dropped``) in the
+transaction that deletes the checkpoint znode.
 
 Cleaning a record first bumps its version (a commit still in flight then fails instead
 of referencing a state being deleted), then deletes the state in its backend, then
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NoNodeError
 
 from kafkaops.coord.checkpoint_format import CheckpointError
 from kafkaops.coord.checkpoint_zk import BoundedZooKeeper
@@ -29,6 +31,7 @@ from kafkaops.coord.state_backends import Location, StateBackend
 log = logging.getLogger(__name__)
 
 DIRECTORY = "pending"
+WRITING = ".writing"
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,13 @@ class PendingState:
     dropped: bool = False
     created_ms: int = 0
     version: int = 0
+    writing: bool = False
 
-    def stale(self, job_epoch: int, newest_checkpoint_ms: int) -> bool:
-        """Safe to clean: dropped, written by a fenced writer, or older than a later commit
-        of its own writer (which saves one at a time)."""
-        return self.dropped or self.epoch < job_epoch or self.created_ms < newest_checkpoint_ms
+    def stale(self, job_epoch: int, newest_checkpoint_ms: int = 0) -> bool:
+        """Safe to clean: dropped, its writer's session gone (crashed), written by a fenced
+        writer, or older than a later commit of its own writer (which saves one at a time)."""
+        return (self.dropped or not self.writing or self.epoch < job_epoch
+                or self.created_ms < newest_checkpoint_ms)
 
 
 class PendingStates:
@@ -70,12 +75,19 @@ class PendingStates:
 
     def record(self, job: str, token: str, epoch: int, where: str, location: Location) -> None:
         """Before a state is written: where it will be, so a crash mid-write can be cleaned."""
-        client = self.coordinator.client
-        try:
-            self.zk.call(f"record pending state of job {job!r}", client.create_async, self.path(job, token),
-                         self.data(epoch, where, location), acl=self.coordinator.acl, makepath=True)
-        except NodeExistsError:
-            pass  # our own create, retried after a lost connection
+        coord = self.coordinator
+        what = f"record pending state of job {job!r}"
+        self.zk.ensure_path(what, self.directory(job))
+        txn = coord.client.transaction()
+        txn.create(self.path(job, token), self.data(epoch, where, location), acl=coord.acl)
+        txn.create(self.path(job, token + WRITING), b"", acl=coord.acl, ephemeral=True)
+        results = self.zk.commit(what, txn)
+        if any(isinstance(r, Exception) for r in results):
+            raise CheckpointError(f"job {job!r}: cannot record pending state {token}: {results}")
+
+    def written(self, job: str, token: str) -> None:
+        """After the commit: the ephemeral marker goes (not waited for; it dies with the session anyway)."""
+        self.coordinator.client.delete_async(self.path(job, token + WRITING))
 
     def commit_op(self, txn: Any, job: str, token: str) -> None:
         """In the commit transaction: the state is referenced from now on (fails if it was dropped)."""
@@ -97,7 +109,8 @@ class PendingStates:
         except NoNodeError:
             return []
         found: list[PendingState] = []
-        for name in sorted(names):
+        writing = {n[:-len(WRITING)] for n in names if n.endswith(WRITING)}
+        for name in sorted(n for n in names if not n.endswith(WRITING)):
             try:
                 data, stat = self.zk.call(what, client.get_async, self.path(job, name))
             except NoNodeError:
@@ -105,7 +118,8 @@ class PendingStates:
             try:
                 doc = json.loads(bytes(data or b""))
                 found.append(PendingState(job, name, int(doc["epoch"]), str(doc["where"]), dict(doc["location"]),
-                                          bool(doc.get("dropped")), int(stat.ctime), int(stat.version)))
+                                          bool(doc.get("dropped")), int(stat.ctime), int(stat.version),
+                                          name in writing))
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("job %s: unreadable pending state record %s (%s); left alone", job, name, exc)
         return found

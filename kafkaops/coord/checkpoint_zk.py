@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.exceptions import ConnectionLoss, OperationTimeoutError
+from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, OperationTimeoutError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.interfaces import IAsyncResult
 
@@ -65,3 +65,34 @@ class BoundedZooKeeper:
         """Commit a kazoo transaction once (its outcome is unknown after ConnectionLoss,
         which propagates); NotWritableError when ZooKeeper does not answer in time."""
         return list(self.call(what, txn.commit_async, deadline=deadline, retry=False))
+
+    def ensure_path(self, what: str, path: str) -> None:
+        """Create ``path`` if missing, as :meth:`Coordinator.ensure_path` does (its own ACL,
+        shared parents open for others to create in), each call bounded."""
+        coord = self.coordinator
+        client = coord.client
+        if self.call(what, client.exists_async, path) is not None:
+            return
+        parts = [p for p in path.split("/") if p]
+        for i in range(1, len(parts) + 1):
+            node = "/" + "/".join(parts[:i])
+            try:
+                self.call(what, client.create_async, node, b"", acl=coord.acl if i == len(parts) else coord.dir_acl)
+            except NodeExistsError:
+                pass
+
+    def delete_tree(self, what: str, path: str) -> None:
+        """Delete ``path`` and everything under it (gone already is fine), each call bounded."""
+        client = self.coordinator.client
+        try:
+            children = self.call(what, client.get_children_async, path)
+        except NoNodeError:
+            return
+        for child in children:
+            self.delete_tree(what, f"{path.rstrip('/')}/{child}")
+        try:
+            self.call(what, client.delete_async, path)
+        except NoNodeError:
+            pass
+        except NotEmptyError:  # a child appeared meanwhile
+            self.delete_tree(what, path)

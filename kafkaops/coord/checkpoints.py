@@ -66,7 +66,7 @@ from kafkaops.coord.checkpoint_format import (
 )
 from kafkaops.coord.checkpoint_pending import PendingState, PendingStates
 from kafkaops.coord.checkpoint_zk import ZOOKEEPER_WAIT, BoundedZooKeeper
-from kafkaops.coord.election import bump_epoch, current_epoch, epoch_path
+from kafkaops.coord.election import epoch_path
 from kafkaops.coord.session import Coordinator, CoordinatorError, NotWritableError
 from kafkaops.coord.state_backends import Location, StateBackend, backend_for
 from kafkaops.types import TP
@@ -130,16 +130,35 @@ class CheckpointStore:
         :class:`~kafkaops.coord.election.Leadership` of the same name uses the
         leadership epoch instead."""
         what = f"claim job {job!r}"
-        self.zk.writable(what)
-        with self.coordinator.translate_errors(what):
-            return bump_epoch(self.coordinator, job, owner)
+        client = self.coordinator.client
+        path = epoch_path(self.coordinator, job)
+        with self.coordinator.translate_errors(what):  # election.bump_epoch, with bounded waits
+            self.zk.ensure_path(what, path.rsplit("/", 1)[0])
+            while True:
+                try:
+                    _, stat = self.zk.call(what, client.get_async, path)
+                except NoNodeError:
+                    try:
+                        self.zk.call(what, client.create_async, path, b"", acl=self.coordinator.acl)
+                    except NodeExistsError:
+                        pass
+                    continue
+                try:
+                    new = self.zk.call(what, client.set_async, path, owner.encode(), version=stat.version)
+                except BadVersionError:
+                    continue
+                log.info("job %s claimed by %s: epoch %d", job, owner, new.version)
+                return int(new.version)
 
     def owner(self, job: str) -> tuple[int, str] | None:
         """(epoch, owner) of the job, None if never claimed."""
         what = f"owner of job {job!r}"
-        self.zk.writable(what)
         with self.coordinator.translate_errors(what):
-            return current_epoch(self.coordinator, job)
+            try:
+                data, stat = self.zk.call(what, self.coordinator.client.get_async, epoch_path(self.coordinator, job))
+            except NoNodeError:
+                return None
+            return int(stat.version), bytes(data or b"").decode("utf-8", "replace")
 
     # ---- writing ---------------------------------------------------------------------
 
@@ -191,7 +210,9 @@ class CheckpointStore:
                 prepared = replace(prepared, sha256=digest.result())
                 data = checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
                                                            prepared.doc(backend.kind, location)))
-                return self._commit(job, epoch, token, data, pending=True)
+                ckpt_id = self._commit(job, epoch, token, data, pending=True)
+                self.pending.written(job, token)
+                return ckpt_id
             except CheckpointError:  # definitely not committed: delete the state again
                 self._discard(job, token, epoch, backend.kind, location)
                 raise
@@ -200,22 +221,21 @@ class CheckpointStore:
                 raise
 
     def _prepare(self, job: str, epoch: int) -> None:
-        """Paths on a job's first save; states left by fenced writers or by this store's
-        abandoned saves are deleted (they are never referenced)."""
+        """Paths on a job's first save; states left by crashed or fenced writers or by this
+        store's abandoned saves are deleted (they are never referenced)."""
         coord = self.coordinator
         if job not in self._ready:
             what = f"prepare checkpoints of job {job!r}"
-            if self.zk.call(what, coord.client.exists_async, self.job_path(job)) is None:
-                coord.ensure_path(self.job_path(job))
+            self.zk.ensure_path(what, self.job_path(job))
             try:
                 self.zk.call(what, coord.client.create_async, self._pointer(job), b"", acl=coord.acl)
             except NodeExistsError:
                 pass
             self._ready.add(job)
-            self._clean_pending(job, lambda p: p.dropped or p.epoch < epoch)
+            self._clean_pending(job, lambda p: p.stale(epoch))
         elif self._abandoned.get(job):
             tokens = self._abandoned.pop(job)
-            self._clean_pending(job, lambda p: p.dropped or p.epoch < epoch or p.token in tokens)
+            self._clean_pending(job, lambda p: p.stale(epoch) or p.token in tokens)
 
     def _discard(self, job: str, token: str, epoch: int, where: str, location: Location) -> None:
         try:
@@ -258,7 +278,7 @@ class CheckpointStore:
                 return ckpt_id
             self._pointer_version.pop(job, None)
             if isinstance(results[0], (BadVersionError, NoNodeError)):
-                owner = current_epoch(self.coordinator, job)
+                owner = self.owner(job)
                 now = f"epoch {owner[0]} of {owner[1]!r}" if owner else "never claimed"
                 raise FencedError(f"job {job!r}: writer with epoch {epoch} is fenced (job is at {now}); "
                                   "nothing was written")
@@ -440,7 +460,7 @@ class CheckpointStore:
                 token = header_token(data)
                 if token is not None:
                     tokens.add(token)
-            owner = current_epoch(self.coordinator, job)
+            owner = self.owner(job)
             job_epoch = owner[0] if owner else 0
             cleaned = self._clean_pending(job, lambda p: p.stale(job_epoch, newest_ms))
             removed_chunks = self.chunks.remove_orphans(job, tokens)
@@ -492,10 +512,7 @@ class CheckpointStore:
                 except CheckpointError as exc:
                     log.warning("job %s: state %s not deleted: %s", job, token, exc)
             for path in (self.job_path(job), coord.path("leaders", job)):
-                try:
-                    coord.retry(coord.client.delete, path, recursive=True)
-                except NoNodeError:
-                    pass
+                self.zk.delete_tree(f"delete job {job!r}", path)
         self._ready.discard(job)
         self._pointer_version.pop(job, None)
         self._abandoned.pop(job, None)

@@ -78,7 +78,7 @@ def save_latency(coord: Coordinator, *, rounds: int = 500, state_bytes: int = 10
     znode_size = len(checkpoint_znode(job, encode_header(job, offsets, {}, epoch, "0" * 16, prepared.doc("inline")),
                                       prepared.stored))
     payload = os.urandom(znode_size)
-    coord.ensure_path(bare_dir)
+    zk.ensure_path("bench checkpoint", bare_dir)
     ours: list[float] = []
     bare: list[float] = []
 
@@ -108,7 +108,7 @@ def save_latency(coord: Coordinator, *, rounds: int = 500, state_bytes: int = 10
                 store.prune(job, keep=5)
     finally:
         store.delete_job(job)
-        coord.retry(client.delete, bare_dir, recursive=True)
+        zk.delete_tree("bench checkpoint", bare_dir)
     s_ours, s_bare = _stats("checkpoint save", ours), _stats("bare kazoo create+set", bare)
     return {
         "znode_bytes": znode_size,
