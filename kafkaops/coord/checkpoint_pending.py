@@ -1,13 +1,13 @@
 """Pending states: backend states that no checkpoint references, recorded in ZooKeeper.
 
-A save records ``<job>/pending/<token>`` (its epoch, backend and planned location)
-*before* it writes the state, with an ephemeral ``<token>.writing`` beside it that lives
-as long as the writer's session; its commit transaction deletes the record (at version
-0) in the same transaction that creates the checkpoint referencing the state. So a
-record exists exactly while a state is not referenced: a crash between the state
-write and the commit leaves one behind (its ``.writing`` marker goes with the crashed
-writer's session), and pruning a checkpoint turns it into one (``dropped``) in the
-transaction that deletes the checkpoint znode.
+A save records ``<job>/pending/<token>`` (its epoch, its ZooKeeper session, backend
+and planned location) *before* it writes the state; its commit transaction deletes the
+record (at version 0) in the same transaction that creates the checkpoint referencing
+the state. So a record exists exactly while a state is not referenced: a crash between
+the state write and the commit leaves one behind, and pruning a checkpoint turns it
+into one (``dropped``) in the transaction that deletes the checkpoint znode. Each
+writer session keeps an ephemeral ``writer-<session>`` beside the records: a record
+whose writer's marker is gone belongs to a writer that crashed (or lost its session).
 
 Cleaning a record first bumps its version (a commit still in flight then fails instead
 of referencing a state being deleted), then deletes the state in its backend, then
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from kafkaops.coord.checkpoint_format import CheckpointError
 from kafkaops.coord.checkpoint_zk import BoundedZooKeeper
@@ -31,7 +31,7 @@ from kafkaops.coord.state_backends import Location, StateBackend
 log = logging.getLogger(__name__)
 
 DIRECTORY = "pending"
-WRITING = ".writing"
+WRITER = "writer-"
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class PendingStates:
     def __init__(self, zk: BoundedZooKeeper) -> None:
         self.zk = zk
         self.coordinator = zk.coordinator
+        self._markers: set[tuple[str, int]] = set()
 
     def directory(self, job: str) -> str:
         return self.coordinator.path("checkpoints", job, DIRECTORY)
@@ -69,25 +70,30 @@ class PendingStates:
         return self.coordinator.path("checkpoints", job, DIRECTORY, token)
 
     @staticmethod
-    def data(epoch: int, where: str, location: Location, dropped: bool = False) -> bytes:
-        return json.dumps({"epoch": epoch, "where": where, "location": location, "dropped": dropped},
-                          separators=(",", ":")).encode()
+    def data(epoch: int, where: str, location: Location, dropped: bool = False, session: int | None = None) -> bytes:
+        return json.dumps({"epoch": epoch, "where": where, "location": location, "dropped": dropped,
+                           "session": f"{session or 0:x}"}, separators=(",", ":")).encode()
 
     def record(self, job: str, token: str, epoch: int, where: str, location: Location) -> None:
         """Before a state is written: where it will be, so a crash mid-write can be cleaned."""
         coord = self.coordinator
+        client = coord.client
         what = f"record pending state of job {job!r}"
-        self.zk.ensure_path(what, self.directory(job))
-        txn = coord.client.transaction()
-        txn.create(self.path(job, token), self.data(epoch, where, location), acl=coord.acl)
-        txn.create(self.path(job, token + WRITING), b"", acl=coord.acl, ephemeral=True)
-        results = self.zk.commit(what, txn)
-        if any(isinstance(r, Exception) for r in results):
-            raise CheckpointError(f"job {job!r}: cannot record pending state {token}: {results}")
+        session = coord.session_id or 0
+        if (job, session) not in self._markers:  # once per job and session
+            self.zk.ensure_path(what, self.directory(job))
+            try:
+                self.zk.call(what, client.create_async, self.path(job, f"{WRITER}{session:x}"), b"",
+                             acl=coord.acl, ephemeral=True)
+            except NodeExistsError:
+                pass
+            self._markers.add((job, session))
+        self.zk.call(what, client.create_async, self.path(job, token), self.data(epoch, where, location,
+                                                                                  session=session), acl=coord.acl)
 
-    def written(self, job: str, token: str) -> None:
-        """After the commit: the ephemeral marker goes (not waited for; it dies with the session anyway)."""
-        self.coordinator.client.delete_async(self.path(job, token + WRITING))
+    def forget(self, job: str) -> None:
+        """The job's records are gone (deleted job): its writer marker is created again if needed."""
+        self._markers = {m for m in self._markers if m[0] != job}
 
     def commit_op(self, txn: Any, job: str, token: str) -> None:
         """In the commit transaction: the state is referenced from now on (fails if it was dropped)."""
@@ -109,8 +115,8 @@ class PendingStates:
         except NoNodeError:
             return []
         found: list[PendingState] = []
-        writing = {n[:-len(WRITING)] for n in names if n.endswith(WRITING)}
-        for name in sorted(n for n in names if not n.endswith(WRITING)):
+        writers = {n[len(WRITER):] for n in names if n.startswith(WRITER)}
+        for name in sorted(n for n in names if not n.startswith(WRITER)):
             try:
                 data, stat = self.zk.call(what, client.get_async, self.path(job, name))
             except NoNodeError:
@@ -119,7 +125,7 @@ class PendingStates:
                 doc = json.loads(bytes(data or b""))
                 found.append(PendingState(job, name, int(doc["epoch"]), str(doc["where"]), dict(doc["location"]),
                                           bool(doc.get("dropped")), int(stat.ctime), int(stat.version),
-                                          name in writing))
+                                          str(doc.get("session")) in writers))
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("job %s: unreadable pending state record %s (%s); left alone", job, name, exc)
         return found

@@ -24,6 +24,7 @@ with NotWritableError instead of hanging.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -210,9 +211,7 @@ class CheckpointStore:
                 prepared = replace(prepared, sha256=digest.result())
                 data = checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
                                                            prepared.doc(backend.kind, location)))
-                ckpt_id = self._commit(job, epoch, token, data, pending=True)
-                self.pending.written(job, token)
-                return ckpt_id
+                return self._commit(job, epoch, token, data, pending=True)
             except CheckpointError:  # definitely not committed: delete the state again
                 self._discard(job, token, epoch, backend.kind, location)
                 raise
@@ -339,7 +338,16 @@ class CheckpointStore:
             stored = self.chunks.read(info)
         else:
             backend = self._backend(info.where, info.location)
-            stored = backend.read(info.job, info.token, info.location, int(info.stored_size or 0))
+            hasher, fed = hashlib.sha256(), [0]
+
+            def hash_part(part: bytes) -> None:  # the state is hashed while the rest is read
+                hasher.update(part)
+                fed[0] += len(part)
+
+            stored = backend.read(info.job, info.token, info.location, int(info.stored_size or 0),
+                                  hash_part if info.codec == "none" else None)
+            digest = hasher.hexdigest() if info.codec == "none" and fed[0] == len(stored) else None
+            return Checkpoint(info, decode_state(info, stored, digest))
         return Checkpoint(info, decode_state(info, stored))
 
     def info(self, job: str, ckpt_id: str | None = None) -> CheckpointInfo:
@@ -353,9 +361,15 @@ class CheckpointStore:
 
     def get(self, job: str, ckpt_id: str) -> Checkpoint:
         """The checkpoint ``ckpt_id`` with its state, verified against its SHA-256."""
-        with self.coordinator.translate_errors(f"read checkpoint {ckpt_id} of job {job!r}"):
-            latest = self._pointer_target_or_none(job) == ckpt_id
+        what = f"read checkpoint {ckpt_id} of job {job!r}"
+        with self.coordinator.translate_errors(what):
+            self.zk.writable(what)
+            pointer = self.coordinator.client.get_async(self._pointer(job))  # pipelined with the header read
             info, inline = self._read(job, ckpt_id)
+            try:
+                latest = bytes(pointer.get(timeout=self.zk.wait)[0] or b"").decode() == ckpt_id
+            except NoNodeError:
+                latest = False
             return self._load(info.marked_latest(latest), inline)
 
     def latest(self, job: str) -> Checkpoint | None:
@@ -516,6 +530,7 @@ class CheckpointStore:
         self._ready.discard(job)
         self._pointer_version.pop(job, None)
         self._abandoned.pop(job, None)
+        self.pending.forget(job)
 
 
 __all__ = [

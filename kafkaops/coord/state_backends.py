@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,8 +44,10 @@ class StateBackend(Protocol):
         """Store ``data`` and return once it is durable; returns its final location."""
         ...
 
-    def read(self, job: str, token: str, location: Location, size: int) -> bytes:
-        """The stored bytes; CheckpointCorruptError when a part is missing."""
+    def read(self, job: str, token: str, location: Location, size: int,
+             on_part: Callable[[bytes], None] | None = None) -> bytes:
+        """The stored bytes; CheckpointCorruptError when a part is missing. ``on_part`` sees
+        the bytes in order as they arrive (the store hashes them while the rest is read)."""
         ...
 
     def delete(self, job: str, token: str, location: Location) -> None:
@@ -105,7 +107,8 @@ class DirectoryStateBackend:
             raise CheckpointError(f"job {job!r}: cannot write state to {path}: {exc.strerror or exc}") from exc
         return location
 
-    def read(self, job: str, token: str, location: Location, size: int) -> bytes:
+    def read(self, job: str, token: str, location: Location, size: int,
+             on_part: Callable[[bytes], None] | None = None) -> bytes:
         path = self._file(location)
         try:
             data = path.read_bytes()
@@ -115,6 +118,8 @@ class DirectoryStateBackend:
             raise CheckpointError(f"job {job!r}: cannot read state file {path}: {exc.strerror or exc}") from exc
         if len(data) != size:
             raise CheckpointCorruptError(f"job {job!r}: state file {path} has {len(data)} bytes, expected {size}")
+        if on_part is not None:
+            on_part(data)
         return data
 
     def delete(self, job: str, token: str, location: Location) -> None:

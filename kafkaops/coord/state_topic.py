@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -52,6 +53,9 @@ CONSUMER_CONFIG: dict[str, Any] = {
     "enable.partition.eof": True,
     "max.partition.fetch.bytes": 16 * 1024 * 1024,
     "fetch.max.bytes": 64 * 1024 * 1024,
+    # reads are of known offset ranges: a long-poll fetch left waiting at the log end by the
+    # previous read would hold up the next read's first fetch for fetch.wait.max.ms (500 ms)
+    "fetch.wait.max.ms": 10,
 }
 """librdkafka consumer settings for reading states back (assign, never subscribe or commit)."""
 TOPIC_CONFIG: dict[str, str] = {
@@ -193,7 +197,8 @@ class TopicStateBackend:
             except KafkaException as exc:
                 raise CheckpointError(f"cannot produce to topic {topic}: {exc.args[0].str()}") from None
 
-    def read(self, job: str, token: str, location: Location, size: int) -> bytes:
+    def read(self, job: str, token: str, location: Location, size: int,
+             on_part: Callable[[bytes], None] | None = None) -> bytes:
         topic, partition, chunks, _ = _where(location)
         try:
             first, last = (int(o) for o in location["offsets"])
@@ -201,6 +206,7 @@ class TopicStateBackend:
             raise CheckpointCorruptError(f"job {job!r}: topic state location {location!r} has no offsets") from None
         keys = {_key(job, token, i): i for i in range(chunks)}
         parts: dict[int, bytes] = {}
+        seen = 0  # parts handed to on_part, in order, while later ones are still fetched
         where = f"topic {topic} partition {partition} offsets {first}-{last}"
         with self._read_lock:
             consumer = self._reader()
@@ -229,6 +235,9 @@ class TopicStateBackend:
                         value = msg.value()
                         if index is not None and value is not None:
                             parts[index] = value
+                            while on_part is not None and seen in parts:
+                                on_part(parts[seen])
+                                seen += 1
             finally:
                 consumer.unassign()
         missing = [i for i in range(chunks) if i not in parts]
