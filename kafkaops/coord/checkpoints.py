@@ -24,7 +24,6 @@ with NotWritableError instead of hanging.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -41,13 +40,11 @@ from kazoo.exceptions import (
     RuntimeInconsistency,
 )
 
-from kafkaops.coord.checkpoint_chunks import StateChunks
 from kafkaops.coord.checkpoint_format import (
     INLINE,
     INLINE_LIMIT,
     MAX_STATE_BYTES,
     PREFIX,
-    ZNODES,
     Checkpoint,
     CheckpointCorruptError,
     CheckpointError,
@@ -57,33 +54,30 @@ from kafkaops.coord.checkpoint_format import (
     StateTooLargeError,
     checkpoint_znode,
     decode_header,
-    decode_state,
     encode_header,
     header_token,
-    is_checkpoint_id,
     prepare_state,
     sha256_later,
     state_bytes,
 )
-from kafkaops.coord.checkpoint_pending import PendingState, PendingStates
-from kafkaops.coord.checkpoint_zk import ZOOKEEPER_WAIT, BoundedZooKeeper
+from kafkaops.coord.checkpoint_pending import PendingState
+from kafkaops.coord.checkpoint_reader import POINTER, CheckpointReader
+from kafkaops.coord.checkpoint_zk import ZOOKEEPER_WAIT
 from kafkaops.coord.election import epoch_path
 from kafkaops.coord.session import Coordinator, CoordinatorError, NotWritableError
-from kafkaops.coord.state_backends import Location, StateBackend, backend_for
+from kafkaops.coord.state_backends import Location, StateBackend
 from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
-
-POINTER = "latest"
-"""The pointer znode's name."""
 
 
 class StateDroppedError(CheckpointError):
     """A save's state was deleted by a concurrent prune before its commit; nothing was committed."""
 
 
-class CheckpointStore:
-    """Checkpoints of jobs under ``<root>/checkpoints`` on one Coordinator.
+class CheckpointStore(CheckpointReader):
+    """Checkpoints of jobs under ``<root>/checkpoints`` on one Coordinator: writes them,
+    and reads them as :class:`~kafkaops.coord.checkpoint_reader.CheckpointReader` does.
 
     ``state_backend`` takes states over ``inline_limit`` bytes (without one, such a save
     is refused before anything is written); ``max_state_bytes`` caps a state;
@@ -99,29 +93,12 @@ class CheckpointStore:
         max_state_bytes: int = MAX_STATE_BYTES,
         zookeeper_wait: float = ZOOKEEPER_WAIT,
     ) -> None:
-        self.coordinator = coordinator
-        self.state_backend = state_backend
+        super().__init__(coordinator, state_backend, zookeeper_wait=zookeeper_wait)
         self.inline_limit = inline_limit
         self.max_state_bytes = max_state_bytes
-        self.zk = BoundedZooKeeper(coordinator, zookeeper_wait)
-        self.chunks = StateChunks(self.zk)
-        self.pending = PendingStates(self.zk)
         self._pointer_version: dict[str, int] = {}
         self._ready: set[str] = set()
         self._abandoned: dict[str, set[str]] = {}
-
-    # ---- paths -----------------------------------------------------------------------
-
-    def job_path(self, job: str) -> str:
-        return self.coordinator.path("checkpoints", job)
-
-    def _ckpt_path(self, job: str, ckpt_id: str) -> str:
-        if not is_checkpoint_id(ckpt_id):
-            raise CheckpointNotFoundError(f"job {job!r}: {ckpt_id!r} is not a checkpoint id (ckpt-NNNNNNNNNN)")
-        return self.coordinator.path("checkpoints", job, ckpt_id)
-
-    def _pointer(self, job: str) -> str:
-        return self.coordinator.path("checkpoints", job, POINTER)
 
     # ---- ownership -------------------------------------------------------------------
 
@@ -150,17 +127,6 @@ class CheckpointStore:
                     continue
                 log.info("job %s claimed by %s: epoch %d", job, owner, new.version)
                 return int(new.version)
-
-    def owner(self, job: str) -> tuple[int, str] | None:
-        """(epoch, owner) of the job, None if never claimed."""
-        what = f"owner of job {job!r}"
-        with self.coordinator.translate_errors(what):
-            try:
-                data, stat = self.zk.call(what, self.coordinator.client.get_async, epoch_path(self.coordinator, job))
-            except NoNodeError:
-                return None
-            return int(stat.version), bytes(data or b"").decode("utf-8", "replace")
-
     # ---- writing ---------------------------------------------------------------------
 
     def save(
@@ -302,127 +268,6 @@ class CheckpointStore:
         if pending:  # record gone but not committed: a concurrent prune dropped the state
             raise StateDroppedError(f"job {job!r}: the state of this save was deleted by a concurrent prune")
         return None
-
-    # ---- reading ---------------------------------------------------------------------
-
-    def _get_znode(self, job: str, ckpt_id: str) -> tuple[bytes, Any]:
-        client = self.coordinator.client
-        try:
-            data, stat = self.zk.call(f"read checkpoint {ckpt_id} of job {job!r}", client.get_async,
-                                      self._ckpt_path(job, ckpt_id))
-        except NoNodeError:
-            raise CheckpointNotFoundError(f"job {job!r} has no checkpoint {ckpt_id}") from None
-        return bytes(data or b""), stat
-
-    def _pointer_target_or_none(self, job: str) -> str | None:
-        client = self.coordinator.client
-        try:
-            data, _ = self.zk.call(f"read the checkpoint pointer of job {job!r}", client.get_async,
-                                   self._pointer(job))
-        except NoNodeError:
-            return None
-        return bytes(data or b"").decode() or None
-
-    def _read(self, job: str, ckpt_id: str) -> tuple[CheckpointInfo, bytes]:
-        return decode_header(job, ckpt_id, self._get_znode(job, ckpt_id)[0])
-
-    def _backend(self, where: str, location: Location) -> StateBackend:
-        return backend_for(where, location, self.state_backend)
-
-    def _load(self, info: CheckpointInfo, inline: bytes) -> Checkpoint:
-        if info.state_size is None:
-            return Checkpoint(info, None)
-        if info.where == INLINE:
-            stored = inline
-        elif info.where == ZNODES:
-            stored = self.chunks.read(info)
-        else:
-            backend = self._backend(info.where, info.location)
-            hasher, fed = hashlib.sha256(), [0]
-
-            def hash_part(part: bytes) -> None:  # the state is hashed while the rest is read
-                hasher.update(part)
-                fed[0] += len(part)
-
-            stored = backend.read(info.job, info.token, info.location, int(info.stored_size or 0),
-                                  hash_part if info.codec == "none" else None)
-            digest = hasher.hexdigest() if info.codec == "none" and fed[0] == len(stored) else None
-            return Checkpoint(info, decode_state(info, stored, digest))
-        return Checkpoint(info, decode_state(info, stored))
-
-    def info(self, job: str, ckpt_id: str | None = None) -> CheckpointInfo:
-        """The header of checkpoint ``ckpt_id`` (default: the job's current one), without its state."""
-        with self.coordinator.translate_errors(f"read checkpoint header of job {job!r}"):
-            target = self._pointer_target_or_none(job)
-            ckpt_id = ckpt_id or target
-            if ckpt_id is None:
-                raise CheckpointNotFoundError(f"job {job!r} has no checkpoints")
-            return self._read(job, ckpt_id)[0].marked_latest(ckpt_id == target)
-
-    def get(self, job: str, ckpt_id: str) -> Checkpoint:
-        """The checkpoint ``ckpt_id`` with its state, verified against its SHA-256."""
-        what = f"read checkpoint {ckpt_id} of job {job!r}"
-        with self.coordinator.translate_errors(what):
-            self.zk.writable(what)
-            pointer = self.coordinator.client.get_async(self._pointer(job))  # pipelined with the header read
-            info, inline = self._read(job, ckpt_id)
-            try:
-                latest = bytes(pointer.get(timeout=self.zk.wait)[0] or b"").decode() == ckpt_id
-            except NoNodeError:
-                latest = False
-            return self._load(info.marked_latest(latest), inline)
-
-    def latest(self, job: str) -> Checkpoint | None:
-        """The checkpoint the job's pointer refers to (None if the job has none)."""
-        for _ in range(5):
-            with self.coordinator.translate_errors(f"read latest checkpoint of job {job!r}"):
-                target = self._pointer_target_or_none(job)
-                if target is None:
-                    return None
-                try:
-                    info, inline = self._read(job, target)
-                except CheckpointNotFoundError:
-                    continue  # pruned/restored between the two reads: read the pointer again
-                return self._load(info.marked_latest(True), inline)
-        raise CheckpointError(f"job {job!r}: latest checkpoint kept changing while reading it")
-
-    def list(self, job: str) -> list[CheckpointInfo]:
-        """Headers of the job's checkpoints, oldest first (``latest`` marks the pointer's)."""
-        with self.coordinator.translate_errors(f"list checkpoints of job {job!r}"):
-            ids = self._ids(job)
-            target = self._pointer_target_or_none(job)
-            infos: builtins.list[CheckpointInfo] = []
-            for ckpt_id in ids:
-                try:
-                    infos.append(self._read(job, ckpt_id)[0].marked_latest(ckpt_id == target))
-                except CheckpointNotFoundError:
-                    continue
-            return infos
-
-    def jobs(self) -> builtins.list[str]:
-        """Names of all jobs with a checkpoint directory."""
-        client = self.coordinator.client
-        with self.coordinator.translate_errors("list checkpoint jobs"):
-            try:
-                return sorted(self.zk.call("list checkpoint jobs", client.get_children_async,
-                                           self.coordinator.path("checkpoints")))
-            except NoNodeError:
-                return []
-
-    def unreferenced(self, job: str) -> builtins.list[PendingState]:
-        """States no checkpoint of the job references: saves in flight or abandoned, and
-        states of pruned checkpoints not deleted yet."""
-        with self.coordinator.translate_errors(f"list unreferenced states of job {job!r}"):
-            return self.pending.list(job)
-
-    def _ids(self, job: str) -> builtins.list[str]:
-        client = self.coordinator.client
-        try:
-            children = self.zk.call(f"list checkpoints of job {job!r}", client.get_children_async, self.job_path(job))
-        except NoNodeError:
-            raise CheckpointNotFoundError(f"no checkpoints for job {job!r}") from None
-        return sorted(c for c in children if is_checkpoint_id(c))
-
     # ---- operating -------------------------------------------------------------------
 
     def restore(self, job: str, ckpt_id: str, *, owner: str = "restore") -> int:
@@ -543,6 +388,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "CheckpointNotFoundError",
+    "CheckpointReader",
     "CheckpointStore",
     "CoordinatorError",
     "FencedError",

@@ -12,7 +12,6 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,7 +19,7 @@ from kafkaops.coord.checkpoint_format import compressible
 from kafkaops.coord.checkpoints import CheckpointCorruptError, CheckpointStore
 from kafkaops.coord.election import epoch_path
 from kafkaops.coord.session import Coordinator
-from kafkaops.local.cluster import LocalCluster
+from tests.integration.test_checkpoint_store import coord  # noqa: F401 - the fixture: a Coordinator under a fresh root
 
 CHUNK = 900_000
 
@@ -61,14 +60,6 @@ def write_format_1(coord: Coordinator, job: str, offsets: dict[tuple[str, int], 
     txn.set_data(f"{job_dir}/latest", ckpt_id.encode(), version=version)
     assert not any(isinstance(r, Exception) for r in txn.commit())
     return ckpt_id
-
-
-@pytest.fixture
-def coord(kafka_cluster: LocalCluster) -> Iterator[Coordinator]:
-    root = f"/kafkaops-test-{uuid.uuid4().hex[:8]}"
-    with Coordinator(kafka_cluster.zk_hosts, root) as c:
-        yield c
-        c.client.delete(root, recursive=True)
 
 
 def test_format_1_checkpoints_load_list_and_prune(coord: Coordinator) -> None:

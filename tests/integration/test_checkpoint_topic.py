@@ -22,15 +22,8 @@ from kafkaops.coord.checkpoints import CheckpointCorruptError, CheckpointStore, 
 from kafkaops.coord.session import Coordinator
 from kafkaops.coord.state_topic import TopicStateBackend
 from kafkaops.local.cluster import LocalCluster
+from tests.integration.test_checkpoint_store import coord  # noqa: F401 - the fixture: a Coordinator under a fresh root
 from kafkaops.testing.waits import wait_until
-
-
-@pytest.fixture
-def coord(kafka_cluster: LocalCluster) -> Iterator[Coordinator]:
-    root = f"/kafkaops-test-{uuid.uuid4().hex[:8]}"
-    with Coordinator(kafka_cluster.zk_hosts, root) as c:
-        yield c
-        c.client.delete(root, recursive=True)
 
 
 @pytest.fixture
