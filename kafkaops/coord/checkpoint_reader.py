@@ -73,6 +73,7 @@ class CheckpointReader:
             except NoNodeError:
                 return None
             return int(stat.version), bytes(data or b"").decode("utf-8", "replace")
+
     # ---- reading ---------------------------------------------------------------------
 
     def _get_znode(self, job: str, ckpt_id: str) -> tuple[bytes, Any]:

@@ -127,6 +127,7 @@ class CheckpointStore(CheckpointReader):
                     continue
                 log.info("job %s claimed by %s: epoch %d", job, owner, new.version)
                 return int(new.version)
+
     # ---- writing ---------------------------------------------------------------------
 
     def save(
@@ -170,8 +171,8 @@ class CheckpointStore(CheckpointReader):
             checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
                                                 prepared.doc(backend.kind, {**location, "offsets": [0, 0]})))
             self._prepare(job, epoch)
-            self.pending.record(job, token, epoch, backend.kind, location)
             try:
+                self.pending.record(job, token, epoch, backend.kind, location)
                 digest = sha256_later(raw or b"")  # hashed while the backend writes
                 location = backend.write(job, token, prepared.stored, location)
                 prepared = replace(prepared, sha256=digest.result())

@@ -40,6 +40,7 @@ MAX_CHUNK_BYTES = 8 * 1024 * 1024
 """Largest record we cut, whatever the topic allows (keeps fetches and memory bounded)."""
 
 PRODUCER_CONFIG: dict[str, Any] = {
+    "allow.auto.create.topics": False,  # a state topic is created compacted, never by a produce
     "acks": "all",
     "enable.idempotence": True,
     "linger.ms": 0,
@@ -252,8 +253,8 @@ class TopicStateBackend:
 
     def delete(self, job: str, token: str, location: Location) -> None:
         topic, partition, chunks, _ = _where(location)
-        if topic == self.topic and self.ensure_topic(create=False) is None:
-            return  # no topic, no state
+        if not self._exists(topic):
+            return  # no topic, no state (and no tombstone that would create it again)
         producer = self._producer_client()
         errors: list[str] = []
 
@@ -267,6 +268,15 @@ class TopicStateBackend:
         if producer.flush(deadline.remaining(floor=0.1)) or errors:
             raise CheckpointError(f"job {job!r}: tombstones for state {token} in topic {topic} not acknowledged: "
                                   f"{errors[0] if errors else 'timed out'}")
+
+    def _exists(self, topic: str) -> bool:
+        if topic == self.topic:
+            return self.ensure_topic(create=False) is not None
+        try:
+            md = admin_client(self.profile).list_topics(topic=topic, timeout=self.timeout).topics.get(topic)
+        except KafkaException as exc:
+            raise CheckpointError(f"state topic {topic}: {exc.args[0].str()}") from None
+        return md is not None and md.error is None and bool(md.partitions)
 
     def describe(self, location: Location) -> str:
         offsets = location.get("offsets")
