@@ -232,7 +232,11 @@ class CheckpointStore(CheckpointReader):
                 results = self.zk.commit(what, txn)
             except (ConnectionLoss, OperationTimeoutError):
                 self._pointer_version.pop(job, None)
-                landed = self._landed(job, token, pending)
+                try:
+                    landed = self._landed(job, token, pending)
+                except NotWritableError as exc:
+                    raise NotWritableError(f"{what}: outcome unknown ({exc}); the next save cleans up "
+                                           "if it did not commit") from exc
                 if landed is not None:
                     return landed
                 continue

@@ -6,6 +6,7 @@ with a clear error within a bounded wait while all of ZooKeeper is frozen."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from kafkaops.coord.state_backends import DirectoryStateBackend
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.codec import BytesCodec
 from kafkaops.testing.waits import wait_until
+
+log = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +97,14 @@ def test_frozen_zookeeper_fails_saves_consumer_and_bench_within_a_bounded_wait(
                         attempt()
                     took = time.monotonic() - started
                     assert took < 30, f"{name}: {took:.0f}s to fail ({failed.value})"
+                    log.info("frozen ZooKeeper: %s failed after %.1fs: %s", name, took, failed.value)
                 assert list(tmp_path.iterdir()) == []  # the large save stopped before writing its state
             finally:
                 for node in ensemble.zookeepers:
                     ensemble.resume_zookeeper(node.id)
             coord.wait_writable(90)
-            assert store.latest("frozen").state == b"before"  # type: ignore[union-attr]
+            # the small save's commit was sent before ZooKeeper froze: its outcome is unknown, both are legal
+            assert store.latest("frozen").state in (b"before", b"during")  # type: ignore[union-attr]
             after = store.save("frozen", {("t", 0): 4}, os.urandom(1_000_000), epoch=epoch)
             assert store.info("frozen").id == after and store.unreferenced("frozen") == []
         finally:
