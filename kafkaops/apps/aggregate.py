@@ -25,6 +25,7 @@ from kafkaops.clients.checkpointed import CheckpointedConsumer
 from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
+from kafkaops.coord.state_topic import TopicStateBackend
 from kafkaops.errors import KafkaopsError
 from kafkaops.serde.codec import BytesCodec
 from kafkaops.waits import Deadline
@@ -90,17 +91,18 @@ def run_aggregate(
     """Count records of ``topic`` per key as job ``job`` until stopped (SIGTERM, with
     ``handle_sigterm``) or until ``idle_exit`` seconds (counted while partitions are
     assigned) pass without a new record. Checkpoints live in the profile's ZooKeeper,
-    under its root, as its identity."""
+    under its root, as its identity; counts over the inline limit go to the state topic."""
     output = Path(output)
     if not output.parent.is_dir():
         raise AggregateError(f"output directory {output.parent} does not exist")
     coord = Coordinator.shared(cluster.require_zookeeper("the aggregate job's checkpoints"))
+    backend = TopicStateBackend(cluster)  # the topic is created at the first large state only
     try:
         def publish(_ckpt: str, counts: dict[str, int]) -> None:
             write_json_atomic(output, counts)
 
         consumer: CheckpointedConsumer[bytes, dict[str, int]] = CheckpointedConsumer(
-            CheckpointStore(coord), job, cluster, topic, BytesCodec(),
+            CheckpointStore(coord, state_backend=backend), job, cluster, topic, BytesCodec(),
             every_records=every_records, every_seconds=every_seconds, on_checkpoint=publish,
             handle_sigterm=handle_sigterm,
         )
@@ -119,6 +121,7 @@ def run_aggregate(
         return AggregateResult(records, len(counts), sum(counts.values()), consumer.checkpoints,
                                resumed_from, consumer.checkpoint_id)
     finally:
+        backend.close()
         coord.stop()
 
 

@@ -162,38 +162,70 @@ def _render_balance(report: BalanceReport) -> None:
 
 
 @bench_app.command("checkpoint")
-@connection(kafka=False)
+@connection()
 def checkpoint_command(
-    rounds: Annotated[int, typer.Option("--rounds", "-n", help="saves (and bare transactions) to time")] = 1000,
-    large_mb: Annotated[int, typer.Option(help="large-state size in MB (0: skip; ZooKeeper needs heap for it)")] = 10,
+    rounds: Annotated[int, typer.Option("--rounds", "-n", help="small-state saves (and bare transactions) to time")] = 1000,
+    large_mb: Annotated[list[int] | None, typer.Option(help="large-state sizes in MB, repeatable (default 10 and 100)")] = None,
+    large_rounds: Annotated[int, typer.Option(help="interleaved rounds per large size")] = 3,
+    sustained: Annotated[int, typer.Option(help="saves in a row for the ZooKeeper heap check (0: skip)")] = 50,
+    sustained_mb: Annotated[int, typer.Option(help="state size of those saves in MB")] = 10,
+    topic: Annotated[str, typer.Option(help="the state topic")] = "_kafkaops_state",
     as_json: JsonOpt = False,
     *,
     target: Target,
 ) -> None:
-    """Checkpoint save p50/p99 vs a bare kazoo create+set transaction of the same size, and a
-    large state's save + load vs bare chunk writes/reads (interleaved, same session)."""
+    """Checkpoints next to the bare calls they are made of, in one run: small-state save p50/p99 vs a
+    bare kazoo create+set transaction; 10/100 MB save + load through the state topic vs a bare
+    produce + consume of the same bytes; 50 x 10 MB saves with ZooKeeper's heap after GC before and
+    after, and the cluster's health."""
     from kafkaops.apps.bench.checkpoint import bench_checkpoint
+    from kafkaops.cli.common import find_local_cluster
 
-    with coordinator(target.coordination()) as coord:
-        result = bench_checkpoint(coord, rounds=rounds, large_mb=large_mb)
+    profile = target.cluster()
+    local = find_local_cluster() if target.is_local else None
+    pids = [z.process.pid for z in local.zookeepers if z.process.pid and z.process.is_running()] if local else []
+    with coordinator(profile) as coord:
+        result = bench_checkpoint(profile, coord, rounds=rounds, large_mb=[10, 100] if large_mb is None else large_mb,
+                                  large_rounds=large_rounds, sustained_saves=sustained, sustained_mb=sustained_mb,
+                                  zookeeper_pids=pids, topic=topic,
+                                  progress=None if as_json else lambda m: err.print(m, highlight=False))
     if as_json:
         out.print_json(json.dumps(result))
         return
-    _render_checkpoint(result, large_mb)
+    _render_checkpoint(result)
 
 
-def _render_checkpoint(result: dict[str, Any], large_mb: int) -> None:
-    save = result["save"]
-    table = Table(title=f"checkpoint save vs bare create+set transaction ({save['znode_bytes']} B znode, "
-                        f"{save['ours']['samples']} each, interleaved)")
-    for col in ("contestant", "p50 ms", "p99 ms", "max ms"):
-        table.add_column(col, justify="right" if col != "contestant" else "left")
-    for m in (save["ours"], save["bare"]):
-        table.add_row(m["name"], f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}", f"{m['max_ms']:.2f}")
-    out.print(table)
-    out.print(f"ratio p50 {save['ratio_p50']:.2f}x, p99 {save['ratio_p99']:.2f}x (target p99 <= 2x)")
-    if "large" in result:
-        med = result["large"]["median"]
-        out.print(f"{large_mb} MB state: save {med['save_s']:.3f} s + load {med['load_s']:.3f} s = "
-                  f"{med['total_s']:.3f} s (target <= 1 s); bare chunk writes + reads {med['bare_total_s']:.3f} s "
-                  f"(ratio {result['large']['ratio_total']:.2f}x), median of {result['large']['rounds']}")
+def _render_checkpoint(result: dict[str, Any]) -> None:
+    save = result.get("save")
+    if save:
+        table = Table(title=f"small state: checkpoint save vs bare create+set transaction ({save['znode_bytes']} B "
+                            f"znode, {save['ours']['samples']} each, interleaved)")
+        for col in ("contestant", "p50 ms", "p99 ms", "max ms"):
+            table.add_column(col, justify="right" if col != "contestant" else "left")
+        for m in (save["ours"], save["bare"]):
+            table.add_row(m["name"], f"{m['p50_ms']:.2f}", f"{m['p99_ms']:.2f}", f"{m['max_ms']:.2f}")
+        out.print(table)
+    if result.get("large"):
+        table = Table(title=f"large states via topic {result['topic']} vs bare produce + consume (medians)")
+        for col in ("state", "save s", "load s", "total s", "MB/s", "bare total s", "bare MB/s", "throughput ratio"):
+            table.add_column(col, justify="right")
+        for large in result["large"]:
+            med = large["median"]
+            table.add_row(f"{large['bytes'] // (1024 * 1024)} MB", f"{med['save_s']:.3f}", f"{med['load_s']:.3f}",
+                          f"{med['total_s']:.3f}", f"{large['mb_per_s']:.0f}", f"{med['bare_total_s']:.3f}",
+                          f"{large['bare_mb_per_s']:.0f}", f"{large['throughput_ratio']:.2f}x")
+        out.print(table)
+    s = result.get("sustained")
+    if s:
+        b, a = s["zookeeper_before"], s["zookeeper_after"]
+        heap = (f"heap after GC {b['heap_after_gc_mb']} -> {a['heap_after_gc_mb']} MB, "
+                if "heap_after_gc_mb" in b and "heap_after_gc_mb" in a else f"heap: {a.get('heap_error', 'n/a')}, ")
+        out.print(f"{s['saves']} saves of {s['bytes'] // (1024 * 1024)} MB: p50 {s['save']['p50_ms']:.0f} ms, "
+                  f"max {s['save']['max_ms']:.0f} ms; ZooKeeper {heap}data {b.get('data_bytes')} -> "
+                  f"{a.get('data_bytes')} bytes, znodes {b.get('znodes')} -> {a.get('znodes')}", highlight=False)
+    targets = Table(title="targets (side by side, same run)")
+    for col in ("target", "measured", "wanted", "met"):
+        targets.add_column(col)
+    for t in result["targets"]:
+        targets.add_row(t["target"], t["measured"], t["wanted"], "[green]yes[/]" if t["met"] else "[red]no[/]")
+    out.print(targets)

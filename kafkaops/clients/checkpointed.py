@@ -11,7 +11,11 @@ what came after it: each record's effect is in the state exactly once.
 
 The job is claimed at start (a new epoch): an older instance still running is fenced
 (its next checkpoint raises FencedError and it stops). Kafka's group offsets are still
-committed by TypedConsumer, for lag monitoring only.
+committed by TypedConsumer, for lag monitoring only. Where the state lives (inline in
+ZooKeeper, or a state backend for large states) is the store's business. While
+ZooKeeper is unreachable, checkpoints are deferred and consumption goes on for at most
+``max_zookeeper_outage`` seconds; then polling raises NotWritableError (the job fails
+loudly instead of running on without checkpoints).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from confluent_kafka import KafkaException, TopicPartition
 from kafkaops.clients.consumer import ConsumerRecord, TypedConsumer
 from kafkaops.clients.sigterm import SigtermHandler
 from kafkaops.config import ClusterProfile
-from kafkaops.coord.checkpoints import CheckpointStore, FencedError
+from kafkaops.coord.checkpoints import CheckpointStore, FencedError, NotWritableError
 from kafkaops.serde.codec import Codec, Deserializer
 from kafkaops.types import TP
 
@@ -70,6 +74,7 @@ class CheckpointedConsumer(Generic[T, S]):
     ``cluster``: a :class:`~kafkaops.config.ClusterProfile` or a bootstrap string.
     ``handle_sigterm`` (off by default, as in TypedConsumer): in the main thread,
     SIGTERM ends iteration after a final checkpoint; the job's process opts in.
+    ``max_zookeeper_outage``: seconds of deferred checkpoints before NotWritableError.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class CheckpointedConsumer(Generic[T, S]):
         on_checkpoint: Callable[[str, S], None] | None = None,
         handle_sigterm: bool = False,
         poll_timeout: float = 0.5,
+        max_zookeeper_outage: float = 30.0,
     ) -> None:
         if new_partitions not in ("earliest", "latest"):
             raise ValueError(f"new_partitions must be 'earliest' or 'latest', not {new_partitions!r}")
@@ -105,6 +111,8 @@ class CheckpointedConsumer(Generic[T, S]):
         self.on_checkpoint = on_checkpoint
         self.new_partitions = new_partitions
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.max_zookeeper_outage = max_zookeeper_outage
+        self._unwritable_since: float | None = None
         self._stop = threading.Event()
         # claim first: from here on an older instance of the job is fenced
         self.epoch = store.claim(job, self.owner)
@@ -193,11 +201,19 @@ class CheckpointedConsumer(Generic[T, S]):
             self.records_since_checkpoint and time.monotonic() - self._last_checkpoint >= self.every_seconds
         ):
             if not self.store.coordinator.writable:
-                # ZooKeeper connection suspended: keep consuming, checkpoint once it is back
-                if time.monotonic() - self._last_checkpoint >= self.every_seconds:
+                # ZooKeeper connection suspended: keep consuming for a while, checkpoint once it is back
+                now = time.monotonic()
+                self._unwritable_since = self._unwritable_since or now
+                if now - self._unwritable_since > self.max_zookeeper_outage:
+                    raise NotWritableError(
+                        f"job {self.job}: ZooKeeper at {self.store.coordinator.hosts} unavailable for "
+                        f"{now - self._unwritable_since:.0f}s; no checkpoint since {self.checkpoint_id or 'the start'} "
+                        f"({self.records_since_checkpoint} records processed since)")
+                if now - self._last_checkpoint >= self.every_seconds:
                     log.warning("job %s: ZooKeeper not writable, checkpoint deferred", self.job)
-                    self._last_checkpoint = time.monotonic()
+                    self._last_checkpoint = now
                 return None
+            self._unwritable_since = None
             return self.checkpoint()
         return None
 

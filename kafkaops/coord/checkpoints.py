@@ -1,19 +1,24 @@
-"""CheckpointStore: versioned, fenced, chunked checkpoints of a job in ZooKeeper.
+"""CheckpointStore: versioned, fenced checkpoints of a job; ZooKeeper holds what coordinates.
 
 Layout under ``<root>/checkpoints/<job>/``::
 
     latest                   the pointer: data = id of the current checkpoint;
                              its version numbers the checkpoints (ids never repeat)
     ckpt-0000000042          JSON header (offsets, metadata, epoch, state digest)
-                             + newline + the state bytes when they fit inline
-    chunks/<token>-0000 ...  compressed state in chunks when it does not fit a znode
+                             + newline + the state when it is small (inline)
+    pending/<token>          a backend state no checkpoint references (see checkpoint_pending)
+    chunks/<token>-NNNN      format-1 chunked states (read, never written)
 
-A save is ONE ZooKeeper transaction: check the job's epoch znode
+A state over ``inline_limit`` (256 KB) goes to the store's state backend (a compacted
+Kafka topic or a directory) and the checkpoint keeps a pointer: backend, location,
+size and SHA-256. The order cannot lose: the state is written and acknowledged first,
+then ONE ZooKeeper transaction checks the job's epoch znode
 (``<root>/leaders/<job>/epoch``, see :mod:`kafkaops.coord.election`) still has the
-writer's epoch as its version, check every chunk is there, create the checkpoint and
-move the pointer. A writer whose epoch is stale (a zombie after losing its session or
-its leadership) gets :class:`FencedError` and writes nothing; chunks it wrote before
-the commit are removed, and chunks left by a crashed writer are pruned later.
+writer's epoch, creates the checkpoint and moves the pointer. A writer whose epoch is
+stale (a zombie) gets :class:`FencedError` and its state is deleted again; a crash in
+between leaves only an unreferenced state, which the next save and ``prune`` delete.
+Every ZooKeeper wait is bounded (``zookeeper_wait``): with ZooKeeper gone a save fails
+with NotWritableError instead of hanging.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import builtins
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from kazoo.exceptions import (
@@ -34,10 +40,10 @@ from kazoo.exceptions import (
     RuntimeInconsistency,
 )
 
-from kafkaops.coord.checkpoint_chunks import StateChunks
 from kafkaops.coord.checkpoint_format import (
-    CHUNK_BYTES,
-    MAX_ZNODE_BYTES,
+    INLINE,
+    INLINE_LIMIT,
+    MAX_STATE_BYTES,
     PREFIX,
     Checkpoint,
     CheckpointCorruptError,
@@ -45,40 +51,54 @@ from kafkaops.coord.checkpoint_format import (
     CheckpointInfo,
     CheckpointNotFoundError,
     FencedError,
+    StateTooLargeError,
+    checkpoint_znode,
     decode_header,
-    decode_state,
-    encode,
+    encode_header,
     header_token,
-    is_checkpoint_id,
+    prepare_state,
+    sha256_later,
+    state_bytes,
 )
-from kafkaops.coord.election import bump_epoch, current_epoch, epoch_path
-from kafkaops.coord.session import Coordinator, CoordinatorError
+from kafkaops.coord.checkpoint_pending import PendingState
+from kafkaops.coord.checkpoint_reader import POINTER, CheckpointReader
+from kafkaops.coord.checkpoint_zk import ZOOKEEPER_WAIT
+from kafkaops.coord.election import epoch_path
+from kafkaops.coord.session import Coordinator, CoordinatorError, NotWritableError
+from kafkaops.coord.state_backends import Location, StateBackend
 from kafkaops.types import TP
 
 log = logging.getLogger(__name__)
 
-POINTER = "latest"
-"""The pointer znode's name."""
+
+class StateDroppedError(CheckpointError):
+    """A save's state was deleted by a concurrent prune before its commit; nothing was committed."""
 
 
-class CheckpointStore:
-    """Checkpoints of jobs under ``<root>/checkpoints`` on one Coordinator."""
+class CheckpointStore(CheckpointReader):
+    """Checkpoints of jobs under ``<root>/checkpoints`` on one Coordinator: writes them,
+    and reads them as :class:`~kafkaops.coord.checkpoint_reader.CheckpointReader` does.
 
-    def __init__(self, coordinator: Coordinator) -> None:
-        self.coordinator = coordinator
-        self.chunks = StateChunks(coordinator)
+    ``state_backend`` takes states over ``inline_limit`` bytes (without one, such a save
+    is refused before anything is written); ``max_state_bytes`` caps a state;
+    ``zookeeper_wait`` bounds every wait for ZooKeeper (NotWritableError after it).
+    """
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        state_backend: StateBackend | None = None,
+        *,
+        inline_limit: int = INLINE_LIMIT,
+        max_state_bytes: int = MAX_STATE_BYTES,
+        zookeeper_wait: float = ZOOKEEPER_WAIT,
+    ) -> None:
+        super().__init__(coordinator, state_backend, zookeeper_wait=zookeeper_wait)
+        self.inline_limit = inline_limit
+        self.max_state_bytes = max_state_bytes
         self._pointer_version: dict[str, int] = {}
         self._ready: set[str] = set()
-
-    # ---- paths -----------------------------------------------------------------------
-
-    def job_path(self, job: str) -> str:
-        return self.coordinator.path("checkpoints", job)
-
-    def _ckpt_path(self, job: str, ckpt_id: str) -> str:
-        if not is_checkpoint_id(ckpt_id):
-            raise CheckpointNotFoundError(f"job {job!r}: {ckpt_id!r} is not a checkpoint id (ckpt-NNNNNNNNNN)")
-        return self.coordinator.path("checkpoints", job, ckpt_id)
+        self._abandoned: dict[str, set[str]] = {}
 
     # ---- ownership -------------------------------------------------------------------
 
@@ -87,13 +107,26 @@ class CheckpointStore:
         writer holding an older epoch is fenced. A job run under
         :class:`~kafkaops.coord.election.Leadership` of the same name uses the
         leadership epoch instead."""
-        with self.coordinator.translate_errors(f"claim job {job!r}"):
-            return bump_epoch(self.coordinator, job, owner)
-
-    def owner(self, job: str) -> tuple[int, str] | None:
-        """(epoch, owner) of the job, None if never claimed."""
-        with self.coordinator.translate_errors(f"owner of job {job!r}"):
-            return current_epoch(self.coordinator, job)
+        what = f"claim job {job!r}"
+        client = self.coordinator.client
+        path = epoch_path(self.coordinator, job)
+        with self.coordinator.translate_errors(what):  # election.bump_epoch, with bounded waits
+            self.zk.ensure_path(what, path.rsplit("/", 1)[0])
+            while True:
+                try:
+                    _, stat = self.zk.call(what, client.get_async, path)
+                except NoNodeError:
+                    try:
+                        self.zk.call(what, client.create_async, path, b"", acl=self.coordinator.acl)
+                    except NodeExistsError:
+                        pass
+                    continue
+                try:
+                    new = self.zk.call(what, client.set_async, path, owner.encode(), version=stat.version)
+                except BadVersionError:
+                    continue
+                log.info("job %s claimed by %s: epoch %d", job, owner, new.version)
+                return int(new.version)
 
     # ---- writing ---------------------------------------------------------------------
 
@@ -108,59 +141,104 @@ class CheckpointStore:
     ) -> str:
         """Write a checkpoint fenced by ``epoch``; returns its id (``ckpt-NNNNNNNNNN``).
 
-        Raises FencedError (nothing written) if the job's epoch moved on, and
-        CheckpointError / NotWritableError when ZooKeeper cannot take it.
+        Raises StateTooLargeError (nothing written) for a state over the limits,
+        FencedError (nothing kept) if the job's epoch moved on, NotWritableError when
+        ZooKeeper stays unavailable past ``zookeeper_wait``, and CheckpointError when a
+        state backend or ZooKeeper cannot take it.
         """
-        coord = self.coordinator
-        coord.wait_writable()
-        with coord.translate_errors(f"save checkpoint of job {job!r}"):
-            self._prepare(job)
-            token = uuid.uuid4().hex[:16]
-            encoded = encode(job, offsets, state, metadata, epoch, token)
-            chunk_paths = self.chunks.write(job, token, encoded.chunks)
+        backend = self.state_backend
+        raw = None if state is None else state_bytes(job, state)
+        external = raw is not None and len(raw) > self.inline_limit
+        prepared = None if raw is None else prepare_state(job, raw, inline_limit=self.inline_limit,
+                                                          max_bytes=self.max_state_bytes, digest=not external)
+        if external and backend is None:
+            raise StateTooLargeError(
+                f"job {job!r}: state of {len(raw or b'')} bytes is over the inline limit of "
+                f"{self.inline_limit} bytes and the store has no state backend (CheckpointStore(coordinator, "
+                "state_backend=TopicStateBackend(profile) or DirectoryStateBackend(path))); nothing was written")
+        token = uuid.uuid4().hex[:16]
+        what = f"save checkpoint of job {job!r}"
+        with self.coordinator.translate_errors(what):
+            if prepared is None or not external:
+                data = checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
+                                                           prepared.doc(INLINE) if prepared else None),
+                                        prepared.stored if prepared else b"")
+                self._prepare(job, epoch)
+                return self._commit(job, epoch, token, data, pending=False)
+            assert backend is not None
+            location = backend.locate(job, token, len(prepared.stored))
+            # the header must fit before anything is written (its offsets are the bulk)
+            checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
+                                                prepared.doc(backend.kind, {**location, "offsets": [0, 0]})))
+            self._prepare(job, epoch)
             try:
-                return self._commit(job, epoch, token, encoded.znode, chunk_paths)
-            except BaseException:
-                self.chunks.delete_quietly(chunk_paths)
+                self.pending.record(job, token, epoch, backend.kind, location)
+                digest = sha256_later(raw or b"")  # hashed while the backend writes
+                location = backend.write(job, token, prepared.stored, location)
+                prepared = replace(prepared, sha256=digest.result())
+                data = checkpoint_znode(job, encode_header(job, offsets, metadata, epoch, token,
+                                                           prepared.doc(backend.kind, location)))
+                return self._commit(job, epoch, token, data, pending=True)
+            except CheckpointError:  # definitely not committed: delete the state again
+                self._discard(job, token, epoch, backend.kind, location)
+                raise
+            except BaseException:  # outcome unknown or interrupted: the next save / prune cleans up
+                self._abandoned.setdefault(job, set()).add(token)
                 raise
 
-    def _prepare(self, job: str) -> None:
-        if job in self._ready:
-            return
+    def _prepare(self, job: str, epoch: int) -> None:
+        """Paths on a job's first save; states left by crashed or fenced writers or by this
+        store's abandoned saves are deleted (they are never referenced)."""
         coord = self.coordinator
-        coord.ensure_path(self.job_path(job))
-        coord.ensure_path(self.chunks.directory(job))
-        try:
-            coord.retry(coord.client.create, coord.path("checkpoints", job, POINTER), b"", acl=coord.acl)
-        except NodeExistsError:
-            pass
-        self._ready.add(job)
+        if job not in self._ready:
+            what = f"prepare checkpoints of job {job!r}"
+            self.zk.ensure_path(what, self.job_path(job))
+            try:
+                self.zk.call(what, coord.client.create_async, self._pointer(job), b"", acl=coord.acl)
+            except NodeExistsError:
+                pass
+            self._ready.add(job)
+            self._clean_pending(job, lambda p: p.stale(epoch))
+        elif self._abandoned.get(job):
+            tokens = self._abandoned.pop(job)
+            self._clean_pending(job, lambda p: p.stale(epoch) or p.token in tokens)
 
-    def _commit(self, job: str, epoch: int, token: str, data: bytes, chunk_paths: list[str]) -> str:
-        coord = self.coordinator
-        client = coord.client
-        fence = epoch_path(coord, job)
-        pointer = coord.path("checkpoints", job, POINTER)
+    def _discard(self, job: str, token: str, epoch: int, where: str, location: Location) -> None:
+        try:
+            self.pending.clean(PendingState(job, token, epoch, where, location), self._backend)
+        except Exception:  # noqa: BLE001 - best effort: the record stays, a prune finishes it
+            self._abandoned.setdefault(job, set()).add(token)
+            log.warning("job %s: state %s of a failed save not deleted yet", job, token, exc_info=True)
+
+    def _commit(self, job: str, epoch: int, token: str, data: bytes, *, pending: bool) -> str:
+        client = self.coordinator.client
+        what = f"commit checkpoint of job {job!r}"
+        fence, pointer = epoch_path(self.coordinator, job), self._pointer(job)
         for _ in range(20):
             version = self._pointer_version.get(job)
             if version is None:
-                version = int(coord.retry(client.exists, pointer).version)
+                stat = self.zk.call(what, client.exists_async, pointer)
+                if stat is None:
+                    raise CheckpointError(f"job {job!r}: pointer znode vanished (job deleted?)")
+                version = int(stat.version)
             ckpt_id = f"{PREFIX}{version + 1:010d}"
             txn = client.transaction()
             txn.check(fence, epoch)
-            for p in chunk_paths:
-                txn.check(p, 0)
-            txn.create(coord.path("checkpoints", job, ckpt_id), data, acl=coord.acl)
+            if pending:
+                self.pending.commit_op(txn, job, token)
+            txn.create(self._ckpt_path(job, ckpt_id), data, acl=self.coordinator.acl)
             txn.set_data(pointer, ckpt_id.encode(), version=version)
             try:
-                results = txn.commit()
+                results = self.zk.commit(what, txn)
             except (ConnectionLoss, OperationTimeoutError):
-                # outcome unknown: look whether our checkpoint became the latest
-                coord.wait_writable()
                 self._pointer_version.pop(job, None)
-                landed = self._latest_token(job)
-                if landed is not None and landed[1] == token:
-                    return landed[0]
+                try:
+                    landed = self._landed(job, token, pending)
+                except NotWritableError as exc:
+                    raise NotWritableError(f"{what}: outcome unknown ({exc}); the next save cleans up "
+                                           "if it did not commit") from exc
+                if landed is not None:
+                    return landed
                 continue
             errors = [r for r in results
                       if isinstance(r, Exception) and not isinstance(r, (RolledBackError, RuntimeInconsistency))]
@@ -168,113 +246,33 @@ class CheckpointStore:
                 self._pointer_version[job] = version + 1
                 log.debug("job %s: saved %s (epoch %d)", job, ckpt_id, epoch)
                 return ckpt_id
+            self._pointer_version.pop(job, None)
             if isinstance(results[0], (BadVersionError, NoNodeError)):
-                self._pointer_version.pop(job, None)
-                owner = current_epoch(coord, job)
+                owner = self.owner(job)
                 now = f"epoch {owner[0]} of {owner[1]!r}" if owner else "never claimed"
                 raise FencedError(f"job {job!r}: writer with epoch {epoch} is fenced (job is at {now}); "
                                   "nothing was written")
-            if any(isinstance(r, NoNodeError) for r in results[1:1 + len(chunk_paths)]):
-                raise CheckpointCorruptError(f"job {job!r}: state chunks vanished before commit")
+            if pending and isinstance(results[1], (BadVersionError, NoNodeError)):
+                raise StateDroppedError(f"job {job!r}: the state of this save was deleted by a concurrent "
+                                        "prune before its commit; nothing was committed")
             # pointer moved (another save with the same epoch, or a restore): re-read, retry
-            self._pointer_version.pop(job, None)
         raise CheckpointError(f"job {job!r}: could not commit checkpoint (pointer kept moving)")
 
-    def _latest_token(self, job: str) -> tuple[str, str] | None:
-        try:
-            info = self._info(job, self._pointer_target(job))
-        except CheckpointNotFoundError:
-            return None
-        return info.id, info.token
-
-    # ---- reading ---------------------------------------------------------------------
-
-    def _pointer_target(self, job: str) -> str:
-        coord = self.coordinator
-        try:
-            data, _ = coord.retry(coord.client.get, coord.path("checkpoints", job, POINTER))
-        except NoNodeError:
-            raise CheckpointNotFoundError(f"job {job!r} has no checkpoints") from None
-        target = bytes(data or b"").decode()
-        if not target:
-            raise CheckpointNotFoundError(f"job {job!r} has no checkpoints")
-        return target
-
-    def _read(self, job: str, ckpt_id: str) -> tuple[CheckpointInfo, bytes]:
-        coord = self.coordinator
-        try:
-            data, _ = coord.retry(coord.client.get, self._ckpt_path(job, ckpt_id))
-        except NoNodeError:
-            raise CheckpointNotFoundError(f"job {job!r} has no checkpoint {ckpt_id}") from None
-        return decode_header(job, ckpt_id, bytes(data or b""))
-
-    def _info(self, job: str, ckpt_id: str) -> CheckpointInfo:
-        return self._read(job, ckpt_id)[0]
-
-    def get(self, job: str, ckpt_id: str) -> Checkpoint:
-        """The checkpoint ``ckpt_id`` with its state, verified against its SHA-256."""
-        with self.coordinator.translate_errors(f"read checkpoint {ckpt_id} of job {job!r}"):
-            latest = self._pointer_target_or_none(job) == ckpt_id
-        return self._get(job, ckpt_id, latest)
-
-    def _get(self, job: str, ckpt_id: str, latest: bool) -> Checkpoint:
-        with self.coordinator.translate_errors(f"read checkpoint {ckpt_id} of job {job!r}"):
-            info, inline = self._read(job, ckpt_id)
-            info = info.marked_latest(latest)
-            if info.state_size is None:
-                return Checkpoint(info, None)
-            stored = self.chunks.read(info) if info.chunks else inline
-        return Checkpoint(info, decode_state(info, stored))
-
-    def _pointer_target_or_none(self, job: str) -> str | None:
-        try:
-            return self._pointer_target(job)
-        except CheckpointNotFoundError:
-            return None
-
-    def latest(self, job: str) -> Checkpoint | None:
-        """The checkpoint the job's pointer refers to (None if the job has none)."""
-        for _ in range(5):
-            with self.coordinator.translate_errors(f"read latest checkpoint of job {job!r}"):
-                target = self._pointer_target_or_none(job)
-            if target is None:
-                return None
+    def _landed(self, job: str, token: str, pending: bool) -> str | None:
+        """After a commit of unknown outcome: the checkpoint id if it committed, None if not."""
+        if pending and self.pending.exists(job, token):
+            return None  # the commit deletes the record: it did not commit
+        target = self._pointer_target_or_none(job)
+        if target is not None:
             try:
-                return self._get(job, target, True)
+                data, _ = self._get_znode(job, target)
+                if header_token(data) == token:
+                    return target
             except CheckpointNotFoundError:
-                continue  # pruned/restored between the two reads: read the pointer again
-        raise CheckpointError(f"job {job!r}: latest checkpoint kept changing while reading it")
-
-    def list(self, job: str) -> list[CheckpointInfo]:
-        """Headers of the job's checkpoints, oldest first (``latest`` marks the pointer's)."""
-        with self.coordinator.translate_errors(f"list checkpoints of job {job!r}"):
-            ids = self._ids(job)
-            target = self._pointer_target_or_none(job)
-            infos: builtins.list[CheckpointInfo] = []
-            for ckpt_id in ids:
-                try:
-                    infos.append(self._info(job, ckpt_id).marked_latest(ckpt_id == target))
-                except CheckpointNotFoundError:
-                    continue
-            return infos
-
-    def jobs(self) -> builtins.list[str]:
-        """Names of all jobs with a checkpoint directory."""
-        coord = self.coordinator
-        with coord.translate_errors("list checkpoint jobs"):
-            try:
-                return sorted(coord.retry(coord.client.get_children, coord.path("checkpoints")))
-            except NoNodeError:
-                return []
-
-    def _ids(self, job: str) -> builtins.list[str]:
-        coord = self.coordinator
-        try:
-            children = coord.retry(coord.client.get_children, self.job_path(job))
-        except NoNodeError:
-            raise CheckpointNotFoundError(f"no checkpoints for job {job!r}") from None
-        return sorted(c for c in children if c.startswith(PREFIX))
-
+                pass
+        if pending:  # record gone but not committed: a concurrent prune dropped the state
+            raise StateDroppedError(f"job {job!r}: the state of this save was deleted by a concurrent prune")
+        return None
     # ---- operating -------------------------------------------------------------------
 
     def restore(self, job: str, ckpt_id: str, *, owner: str = "restore") -> int:
@@ -282,15 +280,15 @@ class CheckpointStore:
         still running is fenced and cannot move the pointer past it; returns the new
         epoch (the job's next writer claims again)."""
         coord = self.coordinator
-        with coord.translate_errors(f"restore job {job!r}"):
-            self._info(job, ckpt_id)  # exists and is readable
+        what = f"restore job {job!r}"
+        with coord.translate_errors(what):
+            self._read(job, ckpt_id)  # exists and is readable
             epoch = self.claim(job, owner)
-            pointer = coord.path("checkpoints", job, POINTER)
             txn = coord.client.transaction()
             txn.check(epoch_path(coord, job), epoch)
             txn.check(self._ckpt_path(job, ckpt_id), 0)
-            txn.set_data(pointer, ckpt_id.encode())
-            results = txn.commit()
+            txn.set_data(self._pointer(job), ckpt_id.encode())
+            results = self.zk.commit(what, txn)
             if any(isinstance(r, Exception) for r in results):
                 raise CheckpointError(f"job {job!r}: restore to {ckpt_id} raced with another owner or prune")
         self._pointer_version.pop(job, None)
@@ -298,57 +296,96 @@ class CheckpointStore:
         return epoch
 
     def prune(self, job: str, keep: int = 5) -> builtins.list[str]:
-        """Delete all but the newest ``keep`` checkpoints (never the pointer's) and orphan
-        chunks left by aborted saves; returns the deleted checkpoint ids."""
+        """Delete all but the newest ``keep`` checkpoints (never the pointer's) with their
+        states, and states no checkpoint references (abandoned saves); returns the
+        deleted checkpoint ids. A backend state whose backend is not at hand (or fails)
+        stays recorded in ``pending/`` for a later prune."""
         if keep < 1:
             raise CheckpointError(f"prune keeps at least one checkpoint, not {keep}")
-        coord = self.coordinator
-        client = coord.client
+        client = self.coordinator.client
+        what = f"prune job {job!r}"
         deleted: builtins.list[str] = []
-        with coord.translate_errors(f"prune job {job!r}"):
+        with self.coordinator.translate_errors(what):
             ids = self._ids(job)
             target = self._pointer_target_or_none(job)
             doomed = [i for i in ids[:-keep] if i != target] if len(ids) > keep else []
-            survivors = [i for i in ids if i not in doomed]
             tokens: set[str] = set()
-            newest_ctime = 0
-            for ckpt_id in survivors:
+            newest_ms = 0
+            for ckpt_id in ids:
                 try:
-                    data, stat = coord.retry(client.get, self._ckpt_path(job, ckpt_id))
-                except NoNodeError:
+                    data, stat = self._get_znode(job, ckpt_id)
+                except CheckpointNotFoundError:
                     continue
-                newest_ctime = max(newest_ctime, int(stat.ctime))
-                token = header_token(bytes(data or b""))
+                if ckpt_id in doomed:
+                    if self._delete_checkpoint(job, ckpt_id, data, int(stat.version)):
+                        deleted.append(ckpt_id)
+                    continue
+                newest_ms = max(newest_ms, int(stat.ctime))
+                token = header_token(data)
                 if token is not None:
                     tokens.add(token)
-            for ckpt_id in doomed:
-                try:
-                    coord.retry(client.delete, self._ckpt_path(job, ckpt_id))
-                    deleted.append(ckpt_id)
-                except NoNodeError:
-                    pass
-            # chunks of deleted checkpoints, and orphans older than the newest checkpoint
-            removed_chunks = self.chunks.remove_orphans(job, tokens, newest_ctime)
-        if deleted or removed_chunks:
-            log.info("job %s: pruned %d checkpoints and %d chunks", job, len(deleted), removed_chunks)
+            owner = self.owner(job)
+            job_epoch = owner[0] if owner else 0
+            cleaned = self._clean_pending(job, lambda p: p.stale(job_epoch, newest_ms))
+            removed_chunks = self.chunks.remove_orphans(job, tokens)
+        if deleted or cleaned or removed_chunks:
+            log.info("job %s: pruned %d checkpoints, %d backend states, %d format-1 chunks", job, len(deleted),
+                     cleaned, removed_chunks)
         return deleted
 
+    def _delete_checkpoint(self, job: str, ckpt_id: str, data: bytes, version: int) -> bool:
+        """Delete one checkpoint znode; a backend state becomes a dropped pending record in
+        the same transaction, so it is deleted even if we crash right after."""
+        client = self.coordinator.client
+        what = f"delete checkpoint {ckpt_id} of job {job!r}"
+        try:
+            info, _ = decode_header(job, ckpt_id, data)
+        except CheckpointCorruptError:
+            info = None
+        txn = client.transaction()
+        txn.delete(self._ckpt_path(job, ckpt_id), version=version)
+        if info is not None and info.external:
+            self.pending.drop_op(txn, job, info.token, info.epoch, info.where, info.location)
+        try:
+            results = self.zk.commit(what, txn)
+        except (ConnectionLoss, OperationTimeoutError):
+            return False  # the next prune looks again
+        return not any(isinstance(r, Exception) for r in results)
+
+    def _clean_pending(self, job: str, stale: Callable[[PendingState], bool]) -> int:
+        cleaned = 0
+        for p in self.pending.list(job):
+            if stale(p) and self.pending.clean(p, self._backend):
+                cleaned += 1
+        return cleaned
+
     def delete_job(self, job: str) -> None:
-        """Remove all of a job's checkpoints and its epoch (for tests and cleanup)."""
+        """Remove all of a job's checkpoints, their backend states (best effort) and its
+        epoch (for tests and cleanup)."""
         coord = self.coordinator
         with coord.translate_errors(f"delete job {job!r}"):
-            for path in (self.job_path(job), coord.path("leaders", job)):
+            try:
+                infos = self.list(job)
+            except CheckpointNotFoundError:
+                infos = []
+            refs = [(i.token, i.where, i.location) for i in infos if i.external]
+            refs += [(p.token, p.where, p.location) for p in self.pending.list(job)]
+            for token, where, location in refs:
                 try:
-                    coord.retry(coord.client.delete, path, recursive=True)
-                except NoNodeError:
-                    pass
+                    self._backend(where, location).delete(job, token, location)
+                except CheckpointError as exc:
+                    log.warning("job %s: state %s not deleted: %s", job, token, exc)
+            for path in (self.job_path(job), coord.path("leaders", job)):
+                self.zk.delete_tree(f"delete job {job!r}", path)
         self._ready.discard(job)
         self._pointer_version.pop(job, None)
+        self._abandoned.pop(job, None)
+        self.pending.forget(job)
 
 
 __all__ = [
-    "CHUNK_BYTES",
-    "MAX_ZNODE_BYTES",
+    "INLINE_LIMIT",
+    "MAX_STATE_BYTES",
     "POINTER",
     "PREFIX",
     "Checkpoint",
@@ -356,7 +393,12 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "CheckpointNotFoundError",
+    "CheckpointReader",
     "CheckpointStore",
     "CoordinatorError",
     "FencedError",
+    "NotWritableError",
+    "PendingState",
+    "StateDroppedError",
+    "StateTooLargeError",
 ]

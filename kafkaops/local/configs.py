@@ -16,6 +16,9 @@ from pathlib import Path
 from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, broker_defaults
 
 ZK_TICK_MS = 500
+ZK_SNAP_SIZE_LIMIT_KB = 64 * 1024
+ZK_LARGE_REQUEST_BYTES = 128 * 1024
+ZK_LARGE_REQUESTS_IN_FLIGHT = 16 * 1024 * 1024
 
 LOG4J = """\
 log4j.rootLogger=INFO, stdout
@@ -51,14 +54,21 @@ feature there) tuned like the rest of the local cluster, for failure tests in se
 def zookeeper_cfg(data_dir: Path, port: int, ensemble: Sequence[tuple[int, int, int]], extra: Sequence[str] = ()) -> str:
     """zoo.cfg of one node; ``ensemble`` lists (id, quorum port, election port) when > 1 node.
 
-    Sized for coordination data only (small znodes): snapshots every 10,000 transactions,
-    old snapshots purged hourly, at most 3 kept.
+    Sized for coordination data only (small znodes; checkpoint states live in a state
+    backend, not here): snapshots every 10,000 transactions or 64 MB of transaction log,
+    old snapshots purged hourly, at most 3 kept; requests over 128 KB count as large and
+    at most 16 MB of them are accepted in flight (a client sending more is disconnected
+    instead of the server running out of heap). ZooKeeper 3.8 keeps its last 500 committed
+    transactions in heap whatever ``commitLogCount`` says (it refuses less than 500), so
+    what really bounds its heap is that no kafkaops znode is large.
     """
     lines = [
         f"tickTime={ZK_TICK_MS}", "initLimit=20", "syncLimit=10",
         f"dataDir={data_dir}", f"clientPort={port}", "clientPortAddress=127.0.0.1",
         "maxClientCnxns=0", "admin.enableServer=false", "4lw.commands.whitelist=*",
         "autopurge.snapRetainCount=3", "autopurge.purgeInterval=1", "snapCount=10000",
+        f"snapSizeLimitInKb={ZK_SNAP_SIZE_LIMIT_KB}",
+        f"largeRequestThreshold={ZK_LARGE_REQUEST_BYTES}", f"largeRequestMaxBytes={ZK_LARGE_REQUESTS_IN_FLIGHT}",
         *extra,
     ]
     if len(ensemble) > 1:

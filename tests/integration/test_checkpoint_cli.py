@@ -1,4 +1,5 @@
-"""`kafkaops checkpoint list|show|restore|prune` and `demo aggregate` errors, on real ZooKeeper."""
+"""`kafkaops checkpoint list|show|restore|prune` (where each state lives and its size) and
+`demo aggregate` errors, on real ZooKeeper and Kafka."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from kafkaops.cli import app
+from kafkaops.cli.common import out
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
+from kafkaops.coord.state_topic import TopicStateBackend
 from kafkaops.local.cluster import LocalCluster
 
 
@@ -26,6 +29,48 @@ def zk(kafka_cluster: LocalCluster) -> Iterator[tuple[CheckpointStore, list[str]
     with Coordinator(kafka_cluster.zk_hosts, root) as coord:
         yield CheckpointStore(coord), ["-z", kafka_cluster.zk_hosts, "--zk-root", root]
         coord.client.delete(root, recursive=True)
+
+
+def test_where_states_live_and_their_sizes(zk: tuple[CheckpointStore, list[str]], kafka_cluster: LocalCluster,
+                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, opts = zk
+    monkeypatch.setattr(out, "width", 250)  # the table's cells unwrapped
+    topic = f"state-{uuid.uuid4().hex[:8]}"
+    with TopicStateBackend(kafka_cluster.profile, topic) as backend:
+        big = CheckpointStore(store.coordinator, state_backend=backend)
+        epoch = big.claim("mixed", "w")
+        small = big.save("mixed", {("orders", 0): 1}, b"tiny", epoch=epoch)
+        state = os.urandom(3 * 1024 * 1024)
+        large = big.save("mixed", {("orders", 0): 2}, state, epoch=epoch)
+        with_kafka = [*opts, "-b", kafka_cluster.bootstrap_servers]
+        runner = CliRunner()
+        res = runner.invoke(app, ["checkpoint", "list", "mixed", *opts, "--json"])
+        assert res.exit_code == 0, res.output
+        listed = {c["id"]: c for c in json.loads(res.output)}
+        assert (listed[small]["where"], listed[small]["state_size"]) == ("inline", 4)
+        assert (listed[large]["where"], listed[large]["state_size"]) == ("topic", len(state))
+        assert listed[large]["location"]["topic"] == topic and listed[large]["location"]["chunks"] == 4
+        res = runner.invoke(app, ["checkpoint", "list", "mixed", *opts])
+        assert res.exit_code == 0 and "3.0 MiB" in res.output and f"topic {topic} partition" in res.output
+        assert "4 B" in res.output and "inline" in res.output
+
+        # the state is read from the topic (with Kafka) and verified; with -z alone it is out of reach
+        res = runner.invoke(app, ["checkpoint", "show", "mixed", large, *with_kafka, "--state-topic", topic,
+                                  "--state-to", str(tmp_path / "state")])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / "state").read_bytes() == state and "SHA-256" in res.output
+        res = _cli("checkpoint", "show", "mixed", large, *opts, "--state-to", str(tmp_path / "x"))
+        assert res.returncode == 1 and "lives in Kafka topic" in res.stderr and "Traceback" not in res.stderr
+
+        # prune with Kafka deletes the state of the pruned checkpoint (tombstones), without it waits
+        res = runner.invoke(app, ["checkpoint", "restore", "mixed", small, *opts])
+        assert res.exit_code == 0 and "inline" in res.output, res.output
+        big.save("mixed", {("orders", 0): 3}, b"newer", epoch=big.claim("mixed", "w2"))
+        res = runner.invoke(app, ["checkpoint", "prune", "mixed", "--keep", "1", *opts])
+        assert res.exit_code == 0 and "unreferenced states: 0 before, 1 now" in res.output, res.output
+        assert "checkpoint prune` deletes them" in res.output
+        res = runner.invoke(app, ["checkpoint", "prune", "mixed", "--keep", "1", *with_kafka, "--state-topic", topic])
+        assert res.exit_code == 0 and "unreferenced states: 1 before, 0 now" in res.output, res.output
 
 
 def test_list_show_restore_prune(zk: tuple[CheckpointStore, list[str]], tmp_path: Path) -> None:

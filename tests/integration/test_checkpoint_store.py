@@ -1,25 +1,28 @@
-"""CheckpointStore on real ZooKeeper: round trips, fencing, restore, prune, integrity,
-a 10 MB state, and checkpoints going on while a 3-node ensemble loses a node."""
+"""CheckpointStore on real ZooKeeper: round trips, fencing, restore, prune, integrity, and
+large states kept in a directory backend with only a pointer in ZooKeeper (the topic
+backend: test_checkpoint_topic.py)."""
 
 from __future__ import annotations
 
 import os
-import time
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kafkaops.coord.checkpoints import (
-    CHUNK_BYTES,
+    INLINE_LIMIT,
     CheckpointCorruptError,
     CheckpointNotFoundError,
     CheckpointStore,
     FencedError,
+    StateTooLargeError,
 )
 from kafkaops.coord.election import Leadership
 from kafkaops.coord.session import Coordinator
+from kafkaops.coord.state_backends import DirectoryStateBackend
 from kafkaops.local.cluster import LocalCluster
 
 
@@ -107,57 +110,76 @@ def test_leadership_epoch_fences_checkpoints(coord: Coordinator, kafka_cluster: 
         assert CheckpointStore(coord).latest("agg").state == b"two"  # type: ignore[union-attr]
 
 
-def test_prune_keeps_newest_and_pointer_and_removes_orphan_chunks(coord: Coordinator) -> None:
-    store = CheckpointStore(coord)
+def test_prune_keeps_newest_and_pointer_and_deletes_their_states(coord: Coordinator, tmp_path: Path) -> None:
+    backend = DirectoryStateBackend(tmp_path / "states")
+    store = CheckpointStore(coord, state_backend=backend)
     epoch = store.claim("p", "w")
-    big = os.urandom(2_000_000)  # incompressible: 3 chunks per checkpoint
+    big = os.urandom(300_000)  # over the inline limit: a file per checkpoint
     ids = [store.save("p", {("t", 0): i}, big if i % 2 else b"small", epoch=epoch) for i in range(8)]
-    chunks_dir = store.job_path("p") + "/chunks"
-    # an orphan chunk, as left by a writer that crashed between chunks and commit
-    coord.client.create(f"{chunks_dir}/deadbeefdeadbeef-0000", b"x" * 100)
-    # prune removes orphans strictly older (ZooKeeper ctime, in ms) than the newest checkpoint;
-    # one from the same millisecond could belong to a save in flight and is kept
-    time.sleep(0.01)
-    store.save("p", {("t", 0): 8}, b"small", epoch=epoch)
-    ids.append(store.list("p")[-1].id)
+    files = tmp_path / "states" / "p"
+    assert len(list(files.iterdir())) == 4
     store.restore("p", ids[1])  # the pointer now refers to an old checkpoint
     deleted = store.prune("p", keep=3)
     remaining = [i.id for i in store.list("p")]
     assert remaining == [ids[1]] + ids[-3:]
     assert sorted(deleted) == sorted(set(ids) - set(remaining))
-    # only the chunks of surviving checkpoints remain (ids[1] and ids[7] are the big ones)
-    assert len(coord.client.get_children(chunks_dir)) == 6
+    # only the states of surviving checkpoints remain (odd ones are big: ids[1], ids[5], ids[7])
+    infos = {i.id: i for i in store.list("p")}
+    assert sorted(p.name for p in files.iterdir()) == sorted(f"{infos[i].token}.state" for i in ids[1::4] + ids[7:])
     assert store.get("p", ids[1]).state == big and store.get("p", ids[7]).state == big
+    assert store.unreferenced("p") == []
 
 
-def test_compressible_state_beyond_a_chunk_is_compressed_chunked_and_read_back(coord: Coordinator) -> None:
-    """The zlib + chunk path: a state zlib shrinks, still larger than one znode after that."""
-    store = CheckpointStore(coord)
+def test_zookeeper_holds_a_pointer_and_the_state_lives_in_the_backend(coord: Coordinator, tmp_path: Path) -> None:
+    store = CheckpointStore(coord, state_backend=DirectoryStateBackend(tmp_path))
     epoch = store.claim("z", "w")
-    state = os.urandom(2 * CHUNK_BYTES).hex().encode()  # 3.6 MB of hex text: zlib about halves it
-    ckpt = store.save("z", {("t", 0): 1}, state, epoch=epoch)
-    info = store.list("z")[-1]
-    assert info.id == ckpt and info.codec == "zlib" and info.state_size == len(state)
-    assert info.chunks >= 2  # compressed, and still more than one znode's worth
-    chunk_paths = store.chunks.paths("z", info.token, info.chunks)
-    assert sorted(coord.client.get_children(store.chunks.directory("z"))) == [p.rsplit("/", 1)[1] for p in chunk_paths]
-    stored = sum(len(coord.client.get(p)[0]) for p in chunk_paths)
-    assert stored < 0.7 * len(state)  # what ZooKeeper holds is the compressed form
-    back = store.latest("z")
-    assert back is not None and back.id == ckpt and back.state == state
+    text = os.urandom(1_000_000).hex().encode()  # 2 MB of hex text: zlib about halves it
+    ckpt = store.save("z", {("t", 0): 1}, text, epoch=epoch)
+    info = store.info("z")
+    assert (info.id, info.where, info.codec, info.state_size, info.latest) == (ckpt, "directory", "zlib", len(text), True)
+    assert info.stored_size is not None and info.stored_size < 0.7 * len(text)
+    data, _ = coord.client.get(f"{store.job_path('z')}/{ckpt}")
+    assert len(data) < 1024  # the pointer: backend, location, size, SHA-256
+    assert (tmp_path / "z" / f"{info.token}.state").stat().st_size == info.stored_size
+    assert store.latest("z").state == text  # type: ignore[union-attr]
+    small = store.save("z", {("t", 0): 2}, b"x" * INLINE_LIMIT, epoch=epoch)  # at the limit: inline
+    assert store.info("z", small).where == "inline"
 
 
-def test_corrupt_state_is_detected_by_hash(coord: Coordinator) -> None:
-    store = CheckpointStore(coord)
+def test_state_over_the_limits_is_refused_before_anything_is_written(coord: Coordinator, tmp_path: Path) -> None:
+    no_backend = CheckpointStore(coord)
+    epoch = no_backend.claim("big", "w")
+    first = no_backend.save("big", {("t", 0): 1}, b"ok", epoch=epoch)
+    with pytest.raises(StateTooLargeError, match="no state backend.*nothing was written"):
+        no_backend.save("big", {("t", 0): 2}, b"x" * (INLINE_LIMIT + 1), epoch=epoch)
+    capped = CheckpointStore(coord, state_backend=DirectoryStateBackend(tmp_path), max_state_bytes=1_000_000)
+    with pytest.raises(StateTooLargeError, match="per-checkpoint limit"):
+        capped.save("big", {("t", 0): 3}, os.urandom(1_000_001), epoch=epoch)
+    assert [i.id for i in no_backend.list("big")] == [first] and no_backend.info("big").latest
+    assert list(tmp_path.iterdir()) == [] and capped.unreferenced("big") == []
+
+
+def test_corrupt_or_missing_state_is_detected(coord: Coordinator, tmp_path: Path) -> None:
+    store = CheckpointStore(coord, state_backend=DirectoryStateBackend(tmp_path))
     epoch = store.claim("c", "w")
-    big = os.urandom(1_500_000)
-    ckpt = store.save("c", {}, big, epoch=epoch)
-    chunks_dir = store.job_path("c") + "/chunks"
-    first = sorted(coord.client.get_children(chunks_dir))[0]
-    data, _ = coord.client.get(f"{chunks_dir}/{first}")
-    coord.client.set(f"{chunks_dir}/{first}", bytes([data[0] ^ 1]) + data[1:])
+    ckpt = store.save("c", {}, os.urandom(1_500_000), epoch=epoch)
+    state_file = tmp_path / "c" / f"{store.info('c').token}.state"
+    data = bytearray(state_file.read_bytes())
+    data[1000] ^= 1
+    state_file.write_bytes(bytes(data))
     with pytest.raises(CheckpointCorruptError, match="SHA-256"):
         store.get("c", ckpt)
-    coord.client.delete(f"{chunks_dir}/{first}")
+    state_file.unlink()
     with pytest.raises(CheckpointCorruptError, match="missing"):
         store.latest("c")
+
+
+def test_a_fenced_save_keeps_no_state(coord: Coordinator, tmp_path: Path) -> None:
+    store = CheckpointStore(coord, state_backend=DirectoryStateBackend(tmp_path))
+    epoch = store.claim("f", "old")
+    kept = store.save("f", {}, os.urandom(400_000), epoch=epoch)
+    store.claim("f", "new")
+    with pytest.raises(FencedError):
+        store.save("f", {}, os.urandom(400_000), epoch=epoch)
+    assert [p.name for p in (tmp_path / "f").iterdir()] == [f"{store.info('f', kept).token}.state"]
+    assert store.unreferenced("f") == [] and [i.id for i in store.list("f")] == [kept]
