@@ -26,8 +26,20 @@ class AdminError(KafkaopsError):
 
 
 def admin_client(cluster: ClusterProfile | str, **config: Any) -> AdminClient:
-    """An AdminClient for a profile (or bootstrap string); librdkafka logs go to Python logging."""
-    return AdminClient(as_profile(cluster).librdkafka(logger=log, **config))
+    """An AdminClient for a profile (or bootstrap string); librdkafka logs go to Python logging,
+    and a refused connection raises from ``poll`` (see :func:`await_result`)."""
+    from kafkaops.clients.connection import watched
+
+    profile = as_profile(cluster)
+    conf, _watch = watched(profile, profile.librdkafka(**config), log)
+    return AdminClient(conf)
+
+
+def await_result(admin: AdminClient, future: Any, timeout: float, what: str) -> Any:
+    """An Admin API future's result, serving the client meanwhile (a refused connection raises at once)."""
+    from kafkaops.clients.connection import await_result as wait_serving
+
+    return wait_serving(admin, future, timeout, what)
 
 
 def create_topic(
@@ -51,7 +63,7 @@ def create_topic(
         request_timeout=timeout,
     )[name]
     try:
-        future.result(timeout=timeout)
+        await_result(admin, future, timeout, f"create topic {name}")
     except KafkaException as exc:
         err = exc.args[0]
         if exist_ok and err.name() == "TOPIC_ALREADY_EXISTS":

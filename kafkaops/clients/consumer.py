@@ -29,6 +29,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from kafkaops.clients.connection import watched
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.offsets import OffsetTracker
@@ -145,6 +146,7 @@ class TypedConsumer(Generic[T]):
             "group.id": group_id, "partition.assignment.strategy": assignment_strategy, "logger": log,
         }, config)
         self.config = masked(conf)
+        conf, self._watch = watched(self.profile, conf, log)  # refusals (auth, TLS, protocol) raise at once
         if dead_letter is True:
             self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
             self._own_dlq = True
@@ -325,6 +327,7 @@ class TypedConsumer(Generic[T]):
 
     # ------------------------------------------------------------------ internals
     def _fetch(self, timeout: float) -> None:
+        self._watch.check()  # a refused connection (auth, TLS, protocol) raises ConnectionRefused
         self._store(self.processed_offsets())
         try:
             msgs = self.client.consume(self.batch_size, timeout)

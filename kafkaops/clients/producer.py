@@ -28,6 +28,7 @@ from kafkaops.clients.delivery import (
     ProducerError,
     wait,
 )
+from kafkaops.clients.connection import watched
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.partitioners import Partitioner
 from kafkaops.config import ClusterProfile, as_profile
@@ -92,6 +93,7 @@ class TypedProducer(Generic[T]):
         conf = render(self.profile, DEFAULT_CONFIG, {"logger": log}, feed() if feed is not None else None, config)
         self.topic = topic
         self.config = masked(conf)
+        conf, self._watch = watched(self.profile, conf, log)  # refusals (auth, TLS, protocol) raise at once
         self.value_codec = value_codec
         self.key_codec: Serializer[Any] = key_codec if key_codec is not None else StringCodec()
         self.queue_full_timeout = queue_full_timeout
@@ -185,12 +187,21 @@ class TypedProducer(Generic[T]):
 
     # ------------------------------------------------------------------ lifecycle
     def poll(self, timeout: float = 0.0) -> int:
-        """Serve delivery reports (resolves futures); returns how many were served."""
-        return int(self.client.poll(timeout))
+        """Serve delivery reports (resolves futures); returns how many were served. Raises
+        ConnectionRefused (kafkaops.clients.connection) once the brokers refused this client."""
+        served = int(self.client.poll(timeout))
+        self._watch.check()
+        return served
 
     def flush(self, timeout: float = 60.0) -> int:
-        """Wait until every queued record is acknowledged or failed; returns how many are still queued."""
-        return int(self.client.flush(timeout))
+        """Wait until every queued record is acknowledged or failed; returns how many are still queued.
+        A refused connection (wrong credentials, untrusted certificate) raises at once."""
+        deadline = Deadline(timeout)
+        while True:
+            self._watch.check()
+            left = int(self.client.flush(deadline.remaining(cap=0.5)))
+            if left == 0 or deadline.expired:
+                return left
 
     @property
     def acknowledged(self) -> int:
