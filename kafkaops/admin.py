@@ -98,3 +98,55 @@ def wait_for_leaders(
     for broker in admin.list_topics(timeout=timeout).brokers.values():
         one = f"{broker.host}:{broker.port}"
         wait(lambda: ready(admin_client(profile.with_bootstrap(one) if profile else one)), f"on broker {broker.id}")
+
+
+def add_partitions(cluster: ClusterProfile | str, name: str, partitions: int, *, timeout: float = 60.0) -> int:
+    """Grow a topic to ``partitions`` in total and wait for their leaders; returns the count before.
+    Kafka cannot shrink a topic: fewer partitions than it has is an AdminError."""
+    from confluent_kafka.admin import NewPartitions  # type: ignore[attr-defined]
+
+    profile = as_profile(cluster)
+    admin = admin_client(profile)
+    md = admin.list_topics(topic=name, timeout=15).topics.get(name)
+    if md is None or md.error is not None:
+        raise AdminError(f"topic {name} does not exist")
+    have = len(md.partitions)
+    if have > partitions:
+        raise AdminError(f"topic {name} has {have} partitions; Kafka cannot shrink it to {partitions}")
+    if have < partitions:
+        fut = admin.create_partitions([NewPartitions(name, partitions)], request_timeout=timeout)[name]
+        try:
+            await_result(admin, fut, timeout, f"add partitions to {name}")
+        except KafkaException as exc:
+            raise AdminError(f"cannot add partitions to {name}: {exc.args[0].str()}") from None
+        wait_for_leaders(admin, name, partitions, timeout, profile)
+    return have
+
+
+def alter_topic_config(cluster: ClusterProfile | str, name: str, config: dict[str, str | None], *,
+                       timeout: float = 30.0) -> None:
+    """Set topic configs (a None value deletes the override: the broker default applies again)."""
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
+        AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType)
+
+    entries = [ConfigEntry(k, v or "", incremental_operation=AlterConfigOpType.SET if v is not None
+                           else AlterConfigOpType.DELETE) for k, v in config.items()]
+    admin = admin_client(cluster)
+    resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+    try:
+        for fut in admin.incremental_alter_configs([resource], request_timeout=timeout).values():
+            await_result(admin, fut, timeout, f"alter topic {name}")
+    except KafkaException as exc:
+        raise AdminError(f"cannot alter topic {name}: {exc.args[0].str()}") from None
+
+
+def delete_topic(cluster: ClusterProfile | str, name: str, *, timeout: float = 30.0) -> None:
+    """Delete a topic and wait until metadata no longer shows it."""
+    admin = admin_client(cluster)
+    try:
+        await_result(admin, admin.delete_topics([name], operation_timeout=timeout, request_timeout=timeout)[name],
+                     timeout, f"delete topic {name}")
+    except KafkaException as exc:
+        raise AdminError(f"cannot delete topic {name}: {exc.args[0].str()}") from None
+    wait_until(lambda: name not in admin.list_topics(timeout=10).topics, timeout, f"topic {name} to go",
+               interval=0.2, error=AdminError)

@@ -288,6 +288,13 @@ class AuditLog:
             self._producer = None
 
 
+def audited(audit: AuditLog | None, action: str, target: str,
+            args: Mapping[str, Any] | None = None) -> contextlib.AbstractContextManager[None]:
+    """``audit.operation(...)``, or nothing when the caller gave no audit log (library entry
+    points take ``audit: AuditLog | None`` and never make one themselves)."""
+    return contextlib.nullcontext() if audit is None else audit.operation(action, target, args)
+
+
 def ensure_topic(cluster: ClusterProfile, topic: str = AUDIT_TOPIC, timeout: float = 15.0) -> None:
     """Create the audit topic if missing: one partition (one total order), replicated like
     the no-loss defaults (RF up to 3, min ISR up to 2), kept forever."""

@@ -72,6 +72,32 @@ class ProtocolMismatch(ConnectionRefused):
     cause = "protocol"
 
 
+class AuthorizationFailed(KafkaopsError):
+    """The principal authenticated, but no ACL allows what it asked (a topic, a group, the cluster)."""
+
+    def __init__(self, message: str, resource: str) -> None:
+        super().__init__(message)
+        self.resource = resource
+
+
+_AUTHZ = {KafkaError.TOPIC_AUTHORIZATION_FAILED: "topic", KafkaError.GROUP_AUTHORIZATION_FAILED: "group",
+          KafkaError.CLUSTER_AUTHORIZATION_FAILED: "cluster", KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+          "transactional id"}
+
+
+def authorization_error(err: KafkaError, profile: ClusterProfile, what: str, names: str) -> AuthorizationFailed | None:
+    """An AuthorizationFailed naming the principal, the operation and the resource, when ``err``
+    is one of Kafka's authorization errors; ``what`` is the attempt ("read", "write"), ``names``
+    the topics or group it was about."""
+    kind = _AUTHZ.get(err.code())
+    if kind is None:
+        return None
+    resource = f"{kind} {names}" if kind in ("topic", "group") else f"the {kind}"
+    return AuthorizationFailed(
+        f"not authorized: {profile.principal} may not {what} {resource} ({err.name()}); "
+        "an ACL must allow it (kafkaops acl grant-producer / grant-consumer / grant)", resource)
+
+
 class NoBrokerAnswered(KafkaopsError):
     """No broker answered within the timeout, and none refused: unreachable or down."""
 

@@ -29,7 +29,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from kafkaops.clients.connection import watched
+from kafkaops.clients.connection import authorization_error, watched
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.offsets import OffsetTracker
@@ -342,8 +342,17 @@ class TypedConsumer(Generic[T]):
                 continue
             elif err.fatal():
                 raise ConsumerError(f"fatal consumer error: {err.str()}")
+            elif (denied := self._denied(err, m)) is not None:
+                raise denied
             else:
                 log.warning("consumer error (librdkafka retries): %s", err.str())
+
+    def _denied(self, err: KafkaError, m: Message) -> KafkaopsError | None:
+        """An authorization error naming the group or topic the principal may not read."""
+        code = err.code()
+        names = f"{self.group_id!r}" if code == KafkaError.GROUP_AUTHORIZATION_FAILED else (
+            repr(m.topic()) if m.topic() else ", ".join(map(repr, self.topics)))
+        return authorization_error(err, self.profile, "read", names)
 
     def _decode(self, m: Message) -> ConsumerRecord[T] | None:
         """The record of ``m``, or None when it was poison (dead-lettered, in order)."""
