@@ -36,13 +36,13 @@ def audit_file() -> Path:
     return Settings.from_env().home / "audit" / "audit.jsonl"
 
 
-def audit_log(target: Target, *, kafka: bool = True) -> AuditLog:
+def audit_log(target: Target) -> AuditLog:
     """The audit log of a mutating command: the file, plus the audit topic when the command
-    reaches the cluster's brokers (``kafka``); principal: the profile's Kafka principal, or
-    its ZooKeeper identity for ZooKeeper-only commands."""
+    knows the cluster's brokers (a profile, ``-b``, the local cluster); principal: the
+    profile's Kafka principal, or the ZooKeeper identity of a ``-z``-only command."""
     from kafkaops.audit import AuditLog
 
-    if kafka:
+    if not (target.is_local and target.zookeeper):
         return AuditLog(audit_file(), target.cluster())
     zk = target.coordination()
     principal = f"{zk.identity[0]}:{zk.identity[1]}" if zk.identity else "zookeeper:anonymous"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from kafkaops.audit import audited
+from kafkaops.cli.audit import audit_log
 from kafkaops.cli.common import Target, connection, coordinator, out
 
 if TYPE_CHECKING:
@@ -112,7 +114,8 @@ def checkpoint_restore(
     target: Target,
 ) -> None:
     """Point JOB at CHECKPOINT_ID; a running instance is fenced and must be restarted."""
-    with checkpoint_store(target) as store:
+    audit = audit_log(target)
+    with checkpoint_store(target) as store, audited(audit, "checkpoint.restore", job, {"checkpoint": checkpoint_id}):
         epoch = store.restore(job, checkpoint_id, owner="kafkaops checkpoint restore")
     out.print(f"job {job} now resumes from {checkpoint_id} (epoch {epoch}; running instances are fenced)", highlight=False)
 
@@ -126,7 +129,8 @@ def checkpoint_prune(
     target: Target,
 ) -> None:
     """Delete all but the newest KEEP checkpoints of JOB, and orphaned state chunks."""
-    with checkpoint_store(target) as store:
+    audit = audit_log(target)
+    with checkpoint_store(target) as store, audited(audit, "checkpoint.prune", job, {"keep": keep}):
         deleted = store.prune(job, keep=keep)
     out.print(f"job {job}: deleted {len(deleted)} checkpoint(s)" + (f" ({deleted[0]} .. {deleted[-1]})" if deleted else ""),
               highlight=False)
