@@ -98,6 +98,16 @@ def authorization_error(err: KafkaError, profile: ClusterProfile, what: str, nam
         "an ACL must allow it (kafkaops acl grant-producer / grant-consumer / grant)", resource)
 
 
+def producer_denied(err: KafkaError, profile: ClusterProfile, topic: str) -> AuthorizationFailed | None:
+    """An idempotent producer's fatal authorization error (its producer ID refused, or a topic
+    denied), naming the principal and the topic it writes."""
+    if err.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED:
+        return AuthorizationFailed(
+            f"not authorized: {profile.principal} may not write to topic {topic!r}: the idempotent producer's ID "
+            f"was refused ({err.name()}); it needs Write on the topic (kafkaops acl grant-producer)", f"topic {topic}")
+    return authorization_error(err, profile, "write to", repr(topic))
+
+
 class NoBrokerAnswered(KafkaopsError):
     """No broker answered within the timeout, and none refused: unreachable or down."""
 

@@ -283,8 +283,8 @@ class Coordinator:
 
     def ensure_path(self, path: str, acl: list[Any] | None = None) -> None:
         """Create ``path`` if missing: the znode gets ``acl`` (default :attr:`acl`), missing parents
-        :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints`` stay open
-        for other identities to create their own (protected) znodes in."""
+        :attr:`dir_acl` (with a digest identity, shared directories such as ``/kafkaops/checkpoints``
+        stay open for other identities to create their own protected znodes in)."""
         client = self.client
         if self.retry(client.exists, path) is not None:
             return
@@ -299,7 +299,7 @@ class Coordinator:
 
     @property
     def dir_acl(self) -> list[Any]:
-        """ACL for shared parent directories: anyone may read and create children."""
+        """ACL for parent directories (see :func:`kafkaops.coord.zk_auth.directory_acl`)."""
         return directory_acl(self.settings)
 
     # ---- state handling --------------------------------------------------------------

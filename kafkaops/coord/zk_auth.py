@@ -47,10 +47,16 @@ def znode_acl(s: ZooKeeperSettings) -> list[Any]:
 
 
 def directory_acl(s: ZooKeeperSettings) -> list[Any]:
-    """The ACL of shared parent directories: anyone may read and create children."""
+    """The ACL of parent directories (``/kafkaops/checkpoints``). With a digest identity they
+    are shared: anyone may read and create children (each protected by its creator's
+    identity). With a SASL identity (a secured ensemble, one service identity) they are its
+    own, so a client without it cannot squat a job's or subject's name: read for the world
+    (nothing for it when ``read_protected``)."""
     own = identity_acl(s)
     if own is None:
         return list(OPEN_ACL_UNSAFE)
+    if s.sasl_username is not None:
+        return znode_acl(s)
     return [own, make_acl("world", "anyone", read=True, create=True)]
 
 

@@ -171,8 +171,7 @@ class FailoverPolicy:
                 log.exception("failover policy step failed")
 
     def _record(self, action: Action) -> None:
-        with self._lock:
-            self._actions.append(action)
+        """Log the action, audit it if it changed the cluster, then list it (so a listed action is audited)."""
         log.log(logging.INFO if action.ok else logging.WARNING, "failover: %s (%s): %s", action.what, action.why, action.result)
         if self.audit is not None and action.changes_cluster:
             try:
@@ -180,6 +179,8 @@ class FailoverPolicy:
                                   {"why": action.why, **action.details}, action.result)
             except KafkaopsError as exc:  # the action is done; a lost audit record must not stop the policy
                 log.error("failover: could not audit %s: %s", action.what, exc)
+        with self._lock:
+            self._actions.append(action)
         if self.on_action is not None:
             try:
                 self.on_action(action)

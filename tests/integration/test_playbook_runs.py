@@ -240,6 +240,13 @@ def test_broker_failover(cluster: LocalCluster, coord: Coordinator, audit_file: 
 def test_rolling_restart_of_every_broker_controller_last_loses_nothing(
     cluster: LocalCluster, coord: Coordinator, audit_file: Path
 ) -> None:
+    rolling_restart_loses_nothing(cluster, coord, audit_file)
+
+
+def rolling_restart_loses_nothing(cluster: LocalCluster, coord: Coordinator, audit_file: Path) -> None:
+    """The shipped rolling-restart playbook restarts every live broker once, the controller last,
+    while an idempotent acks=all producer writes: every acknowledged record is read back.
+    (Also run on the secured cluster: test_security_features.py.)"""
     topic = f"pb-roll-{uuid.uuid4().hex[:6]}"
     create_topic(cluster.profile, topic, 3, 3)
     acked: set[str] = set()
