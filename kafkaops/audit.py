@@ -225,7 +225,8 @@ class AuditLog:
 
     @contextlib.contextmanager
     def operation(self, action: str, target: str, args: Mapping[str, Any] | None = None) -> Iterator[None]:
-        """Record the operation run inside the ``with`` block: ``ok``, or ``error: ...`` and re-raise."""
+        """Record the operation run inside the ``with`` block: ``ok``, or ``error: ...`` and re-raise.
+        ``args`` is read when the block ends, so the block may add what it found out."""
         try:
             yield
         except BaseException as exc:

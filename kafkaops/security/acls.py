@@ -197,8 +197,11 @@ def delete_acls(cluster: ClusterProfile | str, acls: Iterable[Acl], *, timeout: 
     wanted = list(dict.fromkeys(acls))
     if not wanted:
         return []
-    with audited(audit, "acl.delete", _targets(wanted), {"acls": [a.describe() for a in wanted]}):
-        return _delete(cluster, wanted, timeout)
+    args: dict[str, Any] = {"acls": [a.describe() for a in wanted]}
+    with audited(audit, "acl.delete", _targets(wanted), args):
+        deleted = _delete(cluster, wanted, timeout)
+        args["deleted"] = len(deleted)  # recorded with the outcome
+    return deleted
 
 
 def _delete(cluster: ClusterProfile | str, acls: list[Acl], timeout: float) -> list[Acl]:
