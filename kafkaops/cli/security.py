@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -159,47 +160,38 @@ def acl_list(
     out.print(table)
 
 
-@acl_app.command("grant")
-@connection(zookeeper=False)
-def acl_grant(
-    principal: PrincipalOpt,
-    resource_type: TypeOpt,
-    resource_name: NameOpt,
-    operation: OperationOpt,
-    permission: PermissionOpt = "allow",
-    pattern: PatternOpt = "literal",
-    host: HostOpt = "*",
-    *,
-    target: Target,
-) -> None:
-    """Create ACLs: PRINCIPAL may (or, with --permission deny, may not) do OPERATION on the resource."""
-    from kafkaops.security.acls import create_acls
+def _acl_change(grant: bool) -> Callable[..., None]:
+    """The `acl grant` or `acl revoke` command: the same ACL words, created or deleted."""
 
-    acls = _acls(principal, resource_type, resource_name, operation, permission, pattern, host)
-    _show("granted", create_acls(target.cluster(), acls, audit=audit_log(target)))
+    def command(
+        principal: PrincipalOpt,
+        resource_type: TypeOpt,
+        resource_name: NameOpt,
+        operation: OperationOpt,
+        permission: PermissionOpt = "allow",
+        pattern: PatternOpt = "literal",
+        host: HostOpt = "*",
+        *,
+        target: Target,
+    ) -> None:
+        from kafkaops.security.acls import create_acls, delete_acls
+
+        acls = _acls(principal, resource_type, resource_name, operation, permission, pattern, host)
+        if grant:
+            _show("granted", create_acls(target.cluster(), acls, audit=audit_log(target)))
+            return
+        deleted = delete_acls(target.cluster(), acls, audit=audit_log(target))
+        if not deleted:
+            raise ConfigError("no such ACL: " + "; ".join(a.describe() for a in acls))
+        _show("revoked", deleted)
+
+    return command
 
 
-@acl_app.command("revoke")
-@connection(zookeeper=False)
-def acl_revoke(
-    principal: PrincipalOpt,
-    resource_type: TypeOpt,
-    resource_name: NameOpt,
-    operation: OperationOpt,
-    permission: PermissionOpt = "allow",
-    pattern: PatternOpt = "literal",
-    host: HostOpt = "*",
-    *,
-    target: Target,
-) -> None:
-    """Delete exactly these ACLs (exit 1 if none of them existed)."""
-    from kafkaops.security.acls import delete_acls
-
-    acls = _acls(principal, resource_type, resource_name, operation, permission, pattern, host)
-    deleted = delete_acls(target.cluster(), acls, audit=audit_log(target))
-    if not deleted:
-        raise ConfigError("no such ACL: " + "; ".join(a.describe() for a in acls))
-    _show("revoked", deleted)
+acl_app.command("grant", help="Create ACLs: PRINCIPAL may (or, with --permission deny, may not) do OPERATION "
+                              "on the resource.")(connection(zookeeper=False)(_acl_change(grant=True)))
+acl_app.command("revoke", help="Delete exactly these ACLs (exit 1 if none of them existed).")(
+    connection(zookeeper=False)(_acl_change(grant=False)))
 
 
 @acl_app.command("grant-producer")
