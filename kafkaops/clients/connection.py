@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+_TLS_REFUSAL = ("certificate", "verify failed", "alert", "no shared cipher", "unsupported protocol",
+                "no protocols available")
+"""Words of a TLS handshake that failed on its merits; a connection closed mid-handshake (a
+broker stopping) is a transport error librdkafka retries, not a refusal."""
 _BROKER = re.compile(r"(?:\w+://)?(\[?[\w.\-:]+?\]?:\d+)/(?:bootstrap|\d+)")
 
 
@@ -150,7 +154,7 @@ def classify(text: str, code: int | None, profile: ClusterProfile) -> Connection
         return ProtocolMismatch(
             f"protocol mismatch{at}: this client speaks {who.protocol} (TLS) but the listener is plaintext; "
             "check security.protocol in the profile", broker)
-    if code == KafkaError._SSL or "ssl handshake failed" in lower:
+    if (code == KafkaError._SSL or "ssl handshake failed" in lower) and any(w in lower for w in _TLS_REFUSAL):
         return TlsVerificationFailed(f"TLS verification failed{at}: {_tls_reason(text, broker, who)}", broker)
     return None
 

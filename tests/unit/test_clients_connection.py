@@ -57,6 +57,11 @@ def test_a_tls_client_on_a_plaintext_listener_is_a_protocol_mismatch() -> None:
 
 
 def test_other_errors_are_not_refusals() -> None:
+    closed = ("sasl_ssl://127.0.0.1:9093/1: SSL handshake failed: Disconnected: connection closed by peer "
+              "(after 3ms in state SSL_HANDSHAKE)")  # a broker stopping mid-handshake: librdkafka retries
+    assert classify(closed, KafkaError._SSL, SASL) is None
+    assert classify("sasl_ssl://127.0.0.1:9093/1: Disconnected: SSL connection closed by peer (after 14709ms in "
+                    "state UP)", KafkaError._TRANSPORT, SASL) is None
     assert classify("127.0.0.1:9093/1: Connect to ipv4#127.0.0.1:9093 failed: Connection refused", KafkaError._TRANSPORT,
                     SASL) is None
     assert classify("3/3 brokers are down", KafkaError._ALL_BROKERS_DOWN, SASL) is None
