@@ -17,6 +17,15 @@ import pytest
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.plugin import TopicFactory
 
+@pytest.fixture(autouse=True)
+def own_kafkaops_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """$KAFKAOPS_HOME of the test's own: what its CLI commands record (the audit trail) stays
+    out of the user's home. Tests that need a home of their choice pass it themselves."""
+    home = tmp_path_factory.mktemp("kafkaops-home")
+    monkeypatch.setenv("KAFKAOPS_HOME", str(home))
+    return home
+
+
 SECURITY = ["plaintext", pytest.param("secured", marks=pytest.mark.security)]
 
 
