@@ -121,32 +121,3 @@ def add_partitions(cluster: ClusterProfile | str, name: str, partitions: int, *,
             raise AdminError(f"cannot add partitions to {name}: {exc.args[0].str()}") from None
         wait_for_leaders(admin, name, partitions, timeout, profile)
     return have
-
-
-def alter_topic_config(cluster: ClusterProfile | str, name: str, config: dict[str, str | None], *,
-                       timeout: float = 30.0) -> None:
-    """Set topic configs (a None value deletes the override: the broker default applies again)."""
-    from confluent_kafka.admin import (  # type: ignore[attr-defined]
-        AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType)
-
-    entries = [ConfigEntry(k, v or "", incremental_operation=AlterConfigOpType.SET if v is not None
-                           else AlterConfigOpType.DELETE) for k, v in config.items()]
-    admin = admin_client(cluster)
-    resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
-    try:
-        for fut in admin.incremental_alter_configs([resource], request_timeout=timeout).values():
-            await_result(admin, fut, timeout, f"alter topic {name}")
-    except KafkaException as exc:
-        raise AdminError(f"cannot alter topic {name}: {exc.args[0].str()}") from None
-
-
-def delete_topic(cluster: ClusterProfile | str, name: str, *, timeout: float = 30.0) -> None:
-    """Delete a topic and wait until metadata no longer shows it."""
-    admin = admin_client(cluster)
-    try:
-        await_result(admin, admin.delete_topics([name], operation_timeout=timeout, request_timeout=timeout)[name],
-                     timeout, f"delete topic {name}")
-    except KafkaException as exc:
-        raise AdminError(f"cannot delete topic {name}: {exc.args[0].str()}") from None
-    wait_until(lambda: name not in admin.list_topics(timeout=10).topics, timeout, f"topic {name} to go",
-               interval=0.2, error=AdminError)
