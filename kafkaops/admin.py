@@ -26,8 +26,20 @@ class AdminError(KafkaopsError):
 
 
 def admin_client(cluster: ClusterProfile | str, **config: Any) -> AdminClient:
-    """An AdminClient for a profile (or bootstrap string); librdkafka logs go to Python logging."""
-    return AdminClient(as_profile(cluster).librdkafka(logger=log, **config))
+    """An AdminClient for a profile (or bootstrap string); librdkafka logs go to Python logging,
+    and a refused connection raises from ``poll`` (see :func:`await_result`)."""
+    from kafkaops.clients.connection import watched
+
+    profile = as_profile(cluster)
+    conf, _watch = watched(profile, profile.librdkafka(**config), log)
+    return AdminClient(conf)
+
+
+def await_result(admin: AdminClient, future: Any, timeout: float, what: str) -> Any:
+    """An Admin API future's result, serving the client meanwhile (a refused connection raises at once)."""
+    from kafkaops.clients.connection import await_result as wait_serving
+
+    return wait_serving(admin, future, timeout, what)
 
 
 def create_topic(
@@ -51,7 +63,7 @@ def create_topic(
         request_timeout=timeout,
     )[name]
     try:
-        future.result(timeout=timeout)
+        await_result(admin, future, timeout, f"create topic {name}")
     except KafkaException as exc:
         err = exc.args[0]
         if exist_ok and err.name() == "TOPIC_ALREADY_EXISTS":
@@ -86,3 +98,26 @@ def wait_for_leaders(
     for broker in admin.list_topics(timeout=timeout).brokers.values():
         one = f"{broker.host}:{broker.port}"
         wait(lambda: ready(admin_client(profile.with_bootstrap(one) if profile else one)), f"on broker {broker.id}")
+
+
+def add_partitions(cluster: ClusterProfile | str, name: str, partitions: int, *, timeout: float = 60.0) -> int:
+    """Grow a topic to ``partitions`` in total and wait for their leaders; returns the count before.
+    Kafka cannot shrink a topic: fewer partitions than it has is an AdminError."""
+    from confluent_kafka.admin import NewPartitions  # type: ignore[attr-defined]
+
+    profile = as_profile(cluster)
+    admin = admin_client(profile)
+    md = admin.list_topics(topic=name, timeout=15).topics.get(name)
+    if md is None or md.error is not None:
+        raise AdminError(f"topic {name} does not exist")
+    have = len(md.partitions)
+    if have > partitions:
+        raise AdminError(f"topic {name} has {have} partitions; Kafka cannot shrink it to {partitions}")
+    if have < partitions:
+        fut = admin.create_partitions([NewPartitions(name, partitions)], request_timeout=timeout)[name]
+        try:
+            await_result(admin, fut, timeout, f"add partitions to {name}")
+        except KafkaException as exc:
+            raise AdminError(f"cannot add partitions to {name}: {exc.args[0].str()}") from None
+        wait_for_leaders(admin, name, partitions, timeout, profile)
+    return have

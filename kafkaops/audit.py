@@ -225,7 +225,8 @@ class AuditLog:
 
     @contextlib.contextmanager
     def operation(self, action: str, target: str, args: Mapping[str, Any] | None = None) -> Iterator[None]:
-        """Record the operation run inside the ``with`` block: ``ok``, or ``error: ...`` and re-raise."""
+        """Record the operation run inside the ``with`` block: ``ok``, or ``error: ...`` and re-raise.
+        ``args`` is read when the block ends, so the block may add what it found out."""
         try:
             yield
         except BaseException as exc:
@@ -286,6 +287,19 @@ class AuditLog:
         if self._producer is not None:
             self._producer.flush(self.timeout)
             self._producer = None
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def audited(audit: AuditLog | None, action: str, target: str,
+            args: Mapping[str, Any] | None = None) -> contextlib.AbstractContextManager[None]:
+    """``audit.operation(...)``, or nothing when the caller gave no audit log (library entry
+    points take ``audit: AuditLog | None`` and never make one themselves)."""
+    return contextlib.nullcontext() if audit is None else audit.operation(action, target, args)
 
 
 def ensure_topic(cluster: ClusterProfile, topic: str = AUDIT_TOPIC, timeout: float = 15.0) -> None:

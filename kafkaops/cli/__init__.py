@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from kafkaops.cli import cluster, monitor, records
+from kafkaops.cli.audit import audit_app
 from kafkaops.cli.bench import bench_app
 from kafkaops.cli.checkpoint import checkpoint_app
 from kafkaops.cli.common import run_reporting_errors, setup_logging
@@ -17,6 +18,7 @@ from kafkaops.cli.demo import demo_app
 from kafkaops.cli.group import group_app
 from kafkaops.cli.playbook import playbook_app
 from kafkaops.cli.schema import schema_app
+from kafkaops.cli.security import acl_app, user_app
 from kafkaops.cli.topic import topic_app
 
 app = typer.Typer(
@@ -40,6 +42,9 @@ app.command()(records.consume)
 app.add_typer(playbook_app, name="playbook")
 app.command()(monitor.monitor)
 app.add_typer(checkpoint_app, name="checkpoint")
+app.add_typer(user_app, name="user")
+app.add_typer(acl_app, name="acl")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

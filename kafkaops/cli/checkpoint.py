@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from kafkaops.audit import audited
+from kafkaops.cli.audit import audit_log
 from kafkaops.cli.common import Target, connection, coordinator, out
 
 if TYPE_CHECKING:
@@ -135,7 +137,8 @@ def checkpoint_restore(
     target: Target,
 ) -> None:
     """Point JOB at CHECKPOINT_ID; a running instance is fenced and must be restarted."""
-    with checkpoint_store(target) as store:
+    audit = audit_log(target)
+    with checkpoint_store(target) as store, audited(audit, "checkpoint.restore", job, {"checkpoint": checkpoint_id}):
         epoch = store.restore(job, checkpoint_id, owner="kafkaops checkpoint restore")
         info = store.info(job, checkpoint_id)
     out.print(f"job {job} now resumes from {checkpoint_id} (state {_state_size(info)}, {_where(info)}; "
@@ -153,7 +156,8 @@ def checkpoint_prune(
 ) -> None:
     """Delete all but the newest KEEP checkpoints of JOB with their states, and states no
     checkpoint references (left by saves that crashed before their commit)."""
-    with checkpoint_store(target, state_topic) as store:
+    audit = audit_log(target)
+    with checkpoint_store(target, state_topic) as store, audited(audit, "checkpoint.prune", job, {"keep": keep}):
         before = len(store.unreferenced(job))
         deleted = store.prune(job, keep=keep)
         left = store.unreferenced(job)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,9 @@ from rich.table import Table
 from kafkaops.cli.common import Target, cluster_dir, connection, err, local_cluster, out
 from kafkaops.config import Settings
 from kafkaops.errors import ClusterError, NoClusterError
+
+if TYPE_CHECKING:
+    from kafkaops.local.cluster import LocalCluster
 
 broker_app = typer.Typer(help="Control one broker of the local cluster.", no_args_is_help=True)
 
@@ -34,6 +37,8 @@ def fetch() -> None:
 def up(
     brokers: Annotated[int, typer.Option(help="number of Kafka brokers")] = 3,
     zookeepers: Annotated[int, typer.Option(help="ZooKeeper nodes: 1, 3 or 5")] = 1,
+    secure: Annotated[bool, typer.Option("--secure", help="SASL_SSL/SCRAM-SHA-512 listeners, ACLs, ZooKeeper SASL; "
+                                                         "the profile is the admin super user's")] = False,
 ) -> None:
     """Start ZooKeeper and Kafka brokers as background JVM processes; write their profile."""
     from kafkaops.local.cluster import LocalCluster
@@ -47,13 +52,22 @@ def up(
     if base.exists():
         shutil.rmtree(base)
     t0 = time.monotonic()
-    with err.status("starting ZooKeeper and brokers..."):
-        cluster = LocalCluster(base, brokers=brokers, zookeepers=zookeepers, detached=True).start()
+    with err.status("starting ZooKeeper and brokers" + (" (secured)..." if secure else "...")):
+        cluster = LocalCluster(base, brokers=brokers, zookeepers=zookeepers, secure=secure, detached=True).start()
     profile = cluster.profile.save(Settings.from_env().local_profile)
     out.print(f"cluster up in {time.monotonic() - t0:.1f}s")
     for line in (f"bootstrap servers: {cluster.bootstrap_servers}", f"zookeeper connect: {cluster.zk_connect}",
-                 f"profile: {profile}"):
+                 f"profile: {profile}", *_security_lines(cluster)):
         out.print(line, highlight=False, soft_wrap=True)  # one line each, to copy from
+
+
+def _security_lines(cluster: LocalCluster) -> list[str]:
+    """What a secured cluster's user needs to know (never a password: those are in the profile, mode 0600)."""
+    sec = cluster.security
+    if sec is None:
+        return []
+    return [f"security: SASL_SSL / SCRAM-SHA-512 as User:admin (super user), CA {sec.ca_file}",
+            "use it: kafkaops status --profile <profile> (or KAFKAOPS_PROFILE); the passwords are in the profile only"]
 
 
 def down() -> None:

@@ -86,7 +86,13 @@ class Target:
 
     def cluster(self) -> ClusterProfile:
         """The profile to pass to the library: ``--profile``, else ``-b`` and friends,
-        else the local cluster's (NoClusterError when it is not running)."""
+        else the local cluster's (NoClusterError when it is not running). Brokers that
+        refuse it (credentials, TLS, protocol) are named here, in seconds."""
+        profile = self._profile()
+        refused_connection(profile)
+        return profile
+
+    def _profile(self) -> ClusterProfile:
         if self.profile is not None:
             return self._override(ClusterProfile.load(self.profile))
         if self.bootstrap:
@@ -99,7 +105,7 @@ class Target:
             zk = self._flags(_NO_KAFKA).zookeeper
             assert zk is not None
             return zk
-        return self.cluster().require_zookeeper("this command")
+        return self._profile().require_zookeeper("this command")
 
     def _flags(self, bootstrap: str, zookeeper: str | None = None) -> ClusterProfile:
         return build_profile(bootstrap, zookeeper=zookeeper or self.zookeeper, zk_root=self.zk_root or DEFAULT_ZK_ROOT,
@@ -158,6 +164,24 @@ def connection(*, kafka: bool = True, zookeeper: bool = True) -> Callable[[Comma
         return with_target  # type: ignore[return-value]
 
     return decorate
+
+
+_CHECKED: set[ClusterProfile] = set()
+
+
+def refused_connection(profile: ClusterProfile, timeout: float = 10.0) -> None:
+    """Raise the brokers' refusal of ``profile`` (wrong credentials, untrusted certificate,
+    protocol mismatch) at once, rather than after a command's request timeouts. Unreachable
+    brokers are the command's to report. Once per profile and process."""
+    from kafkaops.clients.connection import NoBrokerAnswered, check_connection
+
+    if profile in _CHECKED:
+        return
+    try:
+        check_connection(profile, timeout)
+    except NoBrokerAnswered as exc:
+        logging.getLogger(__name__).debug("%s", exc)
+    _CHECKED.add(profile)
 
 
 # ---------------------------------------------------------------------- the local cluster

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from kafkaops.cli.audited import audit_log
+from kafkaops.cli.audit import audit_log
 from kafkaops.cli.common import Target, connection, out
 
 if TYPE_CHECKING:
@@ -145,6 +145,6 @@ def group_delete(
     desc = describe_group(cluster, group)
     if not yes and not typer.confirm(f"delete consumer group {group} ({desc.state}) and its committed offsets?"):
         raise typer.Exit(1)
-    with audit_log(cluster) as audit, audit.operation("group.delete", group):
+    with audit_log(target) as audit, audit.operation("group.delete", group):
         delete_group(cluster, group)
     out.print(f"consumer group {group} deleted")

@@ -115,8 +115,12 @@ def _watch(stack: contextlib.ExitStack, mon: Any, cluster: Any, coord: Any, *, e
             if events:
                 print(json.dumps(action.to_json()), flush=True)
 
+        from kafkaops.audit import AuditLog
+        from kafkaops.cli.audit import audit_file
+
         policy = FailoverPolicy(mon, cluster, coordinator=coord, grace=grace, throttle=throttle, dry_run=dry_run,
-                                leadership=leadership, on_action=on_action).start()
+                                leadership=leadership, on_action=on_action,
+                                audit=AuditLog(audit_file(), cluster)).start()
         stack.callback(policy.stop)
     if metrics is not None:
         from kafkaops.ops.metrics import serve_metrics

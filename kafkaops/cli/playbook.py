@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from kafkaops.audit import AuditLog
+from kafkaops.cli.audit import audit_file as default_audit_file
 from kafkaops.cli.common import Target, connection, coordinator, find_local_cluster, key_values, out
-from kafkaops.config import Settings
 
 if TYPE_CHECKING:
     from kafkaops.ops.actions import ActionContext
@@ -69,7 +70,7 @@ def playbook_run(
     broker_control: Annotated[str | None, typer.Option("--broker-control", envvar="KAFKAOPS_BROKER_CONTROL",
                                                        help="BrokerControl config: YAML/JSON file or inline JSON (local | docker | shell)")] = None,
     lock_wait: Annotated[float, typer.Option("--lock-wait", help="seconds to wait for another run's lock (default: fail at once)")] = 0.0,
-    audit_file: Annotated[Path | None, typer.Option("--audit-file", help="JSON-lines audit file (default $KAFKAOPS_HOME/audit/playbooks.jsonl)")] = None,
+    audit_file: Annotated[Path | None, typer.Option("--audit-file", help="audit file (default $KAFKAOPS_HOME/audit/audit.jsonl; also the cluster's audit topic)")] = None,
     *,
     target: Target,
 ) -> None:
@@ -91,11 +92,9 @@ def playbook_run(
     control = bc.load_config(broker_control) if broker_control else (
         bc.LocalBrokerControl.attach(local.base_dir) if local is not None else None)
     with coordinator(cluster.require_zookeeper("a playbook run (lock, progress, audit)")) as coord:
-        ctx = acts.ActionContext(cluster, control, coord, assume_yes=yes)
-        runner = pbs.PlaybookRunner(
-            ctx, coord, lock_timeout=lock_wait,
-            audit_file=audit_file or Settings.from_env().home / "audit" / "playbooks.jsonl",
-        )
+        audit = AuditLog(audit_file or default_audit_file(), cluster)
+        ctx = acts.ActionContext(cluster, control, coord, assume_yes=yes, audit=audit)
+        runner = pbs.PlaybookRunner(ctx, coord, lock_timeout=lock_wait, audit=audit)
         if resume:
             plan, done = runner.resume_plan(pb, overrides)
             if dry_run:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from kafkaops.audit import audited
+from kafkaops.cli.audit import audit_log
 from kafkaops.cli.common import Target, connection, coordinator, out
 
 if TYPE_CHECKING:
@@ -49,10 +51,13 @@ def schema_register(
 ) -> None:
     """Register a schema as the next version of SUBJECT (refused if incompatible)."""
     schema = load_schema(file)
+    audit = audit_log(target)
     with registry(target) as reg:
         if compatibility:
-            reg.set_compatibility(compatibility, subject)
-        r = reg.register(subject, schema)
+            with audited(audit, "schema.compatibility", subject, {"compatibility": compatibility}):
+                reg.set_compatibility(compatibility, subject)
+        with audited(audit, "schema.register", subject, {"schema": schema.name, "file": file}):
+            r = reg.register(subject, schema)
     out.print(f"{r.subject} version {r.version}: schema id {r.id} ({schema.name})")
 
 

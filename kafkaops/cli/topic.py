@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from kafkaops.cli.audited import audit_log
+from kafkaops.cli.audit import audit_log
 from kafkaops.cli.common import Target, connection, key_values, out
 
 topic_app = typer.Typer(help="Topics.", no_args_is_help=True)
@@ -34,7 +34,7 @@ def topic_create(
     conf = key_values(config or [], "--config")
     cluster = target.cluster()
     args = {"partitions": partitions, "replication_factor": replication_factor, "config": conf}
-    with audit_log(cluster) as audit, audit.operation("topic.create", name, args):
+    with audit_log(target) as audit, audit.operation("topic.create", name, args):
         create_topic(cluster, name, partitions, replication_factor, conf)
     out.print(f"topic {name} created: {partitions} partitions, replication factor {replication_factor}")
 
@@ -110,7 +110,7 @@ def topic_delete(
     d = describe_topic(cluster, topic)
     if not yes and not typer.confirm(f"delete topic {topic} ({len(d.partitions)} partitions) and all its records?"):
         raise typer.Exit(1)
-    with audit_log(cluster) as audit:
+    with audit_log(target) as audit:
         delete_topic(cluster, topic, audit=audit)
     out.print(f"topic {topic} deleted")
 
@@ -158,7 +158,7 @@ def config_set(
 
     changes: dict[str, str | None] = {k: (v if v != "" else None) for k, v in key_values(settings, "key=value").items()}
     cluster = target.cluster()
-    with audit_log(cluster) as audit:
+    with audit_log(target) as audit:
         configs = set_topic_config(cluster, topic, changes, force=force, audit=audit)
     for key in changes:
         c = configs.get(key)

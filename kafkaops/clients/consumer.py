@@ -29,6 +29,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from kafkaops.clients.connection import authorization_error, watched
 from kafkaops.clients.dlq import DeadLetterQueue
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.offsets import OffsetTracker
@@ -145,6 +146,7 @@ class TypedConsumer(Generic[T]):
             "group.id": group_id, "partition.assignment.strategy": assignment_strategy, "logger": log,
         }, config)
         self.config = masked(conf)
+        conf, self._watch = watched(self.profile, conf, log)  # refusals (auth, TLS, protocol) raise at once
         if dead_letter is True:
             self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
             self._own_dlq = True
@@ -325,6 +327,7 @@ class TypedConsumer(Generic[T]):
 
     # ------------------------------------------------------------------ internals
     def _fetch(self, timeout: float) -> None:
+        self._watch.check()  # a refused connection (auth, TLS, protocol) raises ConnectionRefused
         self._store(self.processed_offsets())
         try:
             msgs = self.client.consume(self.batch_size, timeout)
@@ -339,8 +342,17 @@ class TypedConsumer(Generic[T]):
                 continue
             elif err.fatal():
                 raise ConsumerError(f"fatal consumer error: {err.str()}")
+            elif (denied := self._denied(err, m)) is not None:
+                raise denied
             else:
                 log.warning("consumer error (librdkafka retries): %s", err.str())
+
+    def _denied(self, err: KafkaError, m: Message) -> KafkaopsError | None:
+        """An authorization error naming the group or topic the principal may not read."""
+        code = err.code()
+        names = f"{self.group_id!r}" if code == KafkaError.GROUP_AUTHORIZATION_FAILED else (
+            repr(m.topic()) if m.topic() else ", ".join(map(repr, self.topics)))
+        return authorization_error(err, self.profile, "read", names)
 
     def _decode(self, m: Message) -> ConsumerRecord[T] | None:
         """The record of ``m``, or None when it was poison (dead-lettered, in order)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -28,9 +28,11 @@ from kafkaops.clients.delivery import (
     ProducerError,
     wait,
 )
+from kafkaops.clients.connection import producer_denied, watched
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.partitioners import Partitioner
 from kafkaops.config import ClusterProfile, as_profile
+from kafkaops.errors import KafkaopsError
 from kafkaops.serde.codec import Codec, Serializer, StringCodec
 from kafkaops.waits import Deadline
 
@@ -92,6 +94,7 @@ class TypedProducer(Generic[T]):
         conf = render(self.profile, DEFAULT_CONFIG, {"logger": log}, feed() if feed is not None else None, config)
         self.topic = topic
         self.config = masked(conf)
+        conf, self._watch = watched(self.profile, conf, log)  # refusals (auth, TLS, protocol) raise at once
         self.value_codec = value_codec
         self.key_codec: Serializer[Any] = key_codec if key_codec is not None else StringCodec()
         self.queue_full_timeout = queue_full_timeout
@@ -103,7 +106,7 @@ class TypedProducer(Generic[T]):
             ) from None
         self._produce = self.client.produce
         self._poll = self.client.poll
-        self._deliveries = Deliveries(self.client)
+        self._deliveries = Deliveries(cast(Producer, _NamedErrors(self)))  # futures poll through it
         self._partitioner = partitioner
         if partitioner is not None:
             partitioner.bind(self.client)
@@ -147,8 +150,16 @@ class TypedProducer(Generic[T]):
                 if release is not None and partition is not None:
                     release(topic, partition)  # no delivery report will come for it
                 raise
-        self._poll(0)
+        try:
+            self._poll(0)
+        except KafkaException as exc:  # fatal: e.g. the idempotent producer's ID was refused
+            raise self._fatal(exc) from None
         return fut
+
+    def _fatal(self, exc: KafkaException) -> KafkaopsError:
+        """A fatal client error as a kafkaops error (AuthorizationFailed names principal and topic)."""
+        err = exc.args[0]
+        return producer_denied(err, self.profile, self.topic) or ProducerError(f"producer failed: {err.str()}")
 
     def _enqueue(
         self,
@@ -185,12 +196,27 @@ class TypedProducer(Generic[T]):
 
     # ------------------------------------------------------------------ lifecycle
     def poll(self, timeout: float = 0.0) -> int:
-        """Serve delivery reports (resolves futures); returns how many were served."""
-        return int(self.client.poll(timeout))
+        """Serve delivery reports (resolves futures); returns how many were served. Raises
+        ConnectionRefused (kafkaops.clients.connection) once the brokers refused this client."""
+        try:
+            served = int(self.client.poll(timeout))
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
+        self._watch.check()
+        return served
 
     def flush(self, timeout: float = 60.0) -> int:
-        """Wait until every queued record is acknowledged or failed; returns how many are still queued."""
-        return int(self.client.flush(timeout))
+        """Wait until every queued record is acknowledged or failed; returns how many are still queued.
+        A refused connection (wrong credentials, untrusted certificate) raises at once."""
+        deadline = Deadline(timeout)
+        while True:
+            self._watch.check()
+            try:
+                left = int(self.client.flush(deadline.remaining(cap=0.5)))
+            except KafkaException as exc:
+                raise self._fatal(exc) from None
+            if left == 0 or deadline.expired:
+                return left
 
     @property
     def acknowledged(self) -> int:
@@ -227,3 +253,17 @@ class TypedProducer(Generic[T]):
             if left:
                 log.error("%d record(s) unacknowledged when leaving the producer on %s", left, exc_type.__name__)
 
+
+class _NamedErrors:
+    """The producer's ``poll`` as its futures call it: fatal client errors raised as kafkaops errors."""
+
+    __slots__ = ("_producer",)
+
+    def __init__(self, producer: TypedProducer[Any]) -> None:
+        self._producer = producer
+
+    def poll(self, timeout: float = 0.0) -> int:
+        try:
+            return int(self._producer.client.poll(timeout))
+        except KafkaException as exc:
+            raise self._producer._fatal(exc) from None

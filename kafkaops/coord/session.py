@@ -4,8 +4,9 @@ It tracks the connection state the way kazoo's recipes expect: while SUSPENDED t
 process must not write (``writable`` is False, ``wait_writable`` blocks); after LOST
 (session expired) kazoo opens a new session and the coordinator runs the registered
 ``on_reconnect`` hooks so holders of ephemeral things (locks, leadership) re-acquire
-them. Optional digest authentication makes every znode it creates writable (and, if
-``read_protected``, readable) only by the owning identity.
+them. With an identity (SASL DIGEST-MD5 or digest), every znode it creates is writable
+(and, if ``read_protected``, readable) only by that identity; a SASL identity is proven at
+start (:mod:`kafkaops.coord.zk_auth`), so a wrong user or password fails there, in seconds.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from kazoo.exceptions import (
 )
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.retry import KazooRetry
-from kazoo.security import OPEN_ACL_UNSAFE, make_acl, make_digest_acl
 
 from kafkaops.config import DEFAULT_ZK_ROOT, ClusterProfile, Secret, ZooKeeperSettings
+from kafkaops.coord.zk_auth import confirm_sasl_identity, directory_acl, znode_acl
 from kafkaops.errors import ConfigError, KafkaopsError
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Coordinator:
         self._lost_since_connect = False
         self._refs = 0
         self._shared_key: tuple[Any, ...] | None = None
-        self.acl: list[Any] = self._make_acl()
+        self.acl: list[Any] = znode_acl(self.settings)
 
     @property
     def auth(self) -> tuple[str, str] | None:
@@ -168,9 +169,13 @@ class Coordinator:
             client.add_listener(self._on_state)
             try:
                 client.start(timeout=timeout)
-            except (KazooTimeoutError, KazooException) as exc:
+                confirm_sasl_identity(client, self.settings, self.root)  # kazoo says CONNECTED before SASL is done
+            except (KazooTimeoutError, KazooException, KafkaopsError) as exc:
+                client.remove_listener(self._on_state)
                 client.stop()
                 client.close()
+                if isinstance(exc, KafkaopsError):
+                    raise CoordinatorError(str(exc)) from None
                 raise CoordinatorError(f"ZooKeeper at {self.hosts} not reachable: {exc}") from exc
             self._client = client
             self._own_client = True
@@ -278,8 +283,8 @@ class Coordinator:
 
     def ensure_path(self, path: str, acl: list[Any] | None = None) -> None:
         """Create ``path`` if missing: the znode gets ``acl`` (default :attr:`acl`), missing parents
-        :attr:`dir_acl`, so that shared directories such as ``/kafkaops/checkpoints`` stay open
-        for other identities to create their own (protected) znodes in."""
+        :attr:`dir_acl` (with a digest identity, shared directories such as ``/kafkaops/checkpoints``
+        stay open for other identities to create their own protected znodes in)."""
         client = self.client
         if self.retry(client.exists, path) is not None:
             return
@@ -294,20 +299,8 @@ class Coordinator:
 
     @property
     def dir_acl(self) -> list[Any]:
-        """ACL for shared parent directories: anyone may read and create children."""
-        own = self._identity_acl()
-        if own is None:
-            return list(OPEN_ACL_UNSAFE)
-        return [own, make_acl("world", "anyone", read=True, create=True)]
-
-    def _identity_acl(self) -> Any:
-        """Full rights for this session's identity (SASL user or digest), None without one."""
-        s = self.settings
-        if s.sasl_username is not None:
-            return make_acl("sasl", s.sasl_username, all=True)
-        if s.digest_username is not None and s.digest_password is not None:
-            return make_digest_acl(s.digest_username, s.digest_password.reveal(), all=True)
-        return None
+        """ACL for parent directories (see :func:`kafkaops.coord.zk_auth.directory_acl`)."""
+        return directory_acl(self.settings)
 
     # ---- state handling --------------------------------------------------------------
 
@@ -358,15 +351,6 @@ class Coordinator:
                 hook()
             except Exception:
                 log.exception("reconnect hook %r failed", hook)
-
-    def _make_acl(self) -> list[Any]:
-        own = self._identity_acl()
-        if own is None:
-            return list(OPEN_ACL_UNSAFE)
-        acl = [own]
-        if not self.read_protected:
-            acl.append(make_acl("world", "anyone", read=True))
-        return acl
 
     def __repr__(self) -> str:
         return f"Coordinator(hosts={self.hosts!r}, root={self.root!r}, writable={self.writable})"

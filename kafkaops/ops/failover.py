@@ -16,7 +16,8 @@ Coordinator, znodes under ``/kafkaops/failover/`` (``ops/failover_state.py``), s
 instance that takes over leadership resumes watching the reassignments in flight and
 clears the throttles they set. Without one, the state lives in this process only.
 
-Every action is recorded as an :class:`Action` (what, why, result); with ``dry_run`` the
+Every action is recorded as an :class:`Action` (what, why, result), and each one that
+changes the cluster also in the audit trail (``audit``); with ``dry_run`` the
 policy records what it would do and changes nothing (not even its ZooKeeper state). It
 never takes an action that by itself drops a partition below ``min.insync.replicas``.
 """
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from kafkaops.audit import AuditLog
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
@@ -88,6 +90,7 @@ class FailoverPolicy:
         on_action: Callable[[Action], None] | None = None,
         retry_after: float = 10.0,
         election_window: float = 300.0,
+        audit: AuditLog | None = None,
     ) -> None:
         if grace < 0:
             raise KafkaopsError(f"grace must be >= 0 seconds, not {grace}")
@@ -98,6 +101,7 @@ class FailoverPolicy:
         self.grace, self.throttle, self.dry_run = grace, throttle, dry_run
         self.leadership, self.tick, self.on_action = leadership, tick, on_action
         self.retry_after, self.election_window = retry_after, election_window
+        self.audit = audit
         self.election_retry = 5.0
         fence = getattr(leadership, "fence", None)
         self.store: FailoverStore = (
@@ -167,9 +171,16 @@ class FailoverPolicy:
                 log.exception("failover policy step failed")
 
     def _record(self, action: Action) -> None:
+        """Log the action, audit it if it changed the cluster, then list it (so a listed action is audited)."""
+        log.log(logging.INFO if action.ok else logging.WARNING, "failover: %s (%s): %s", action.what, action.why, action.result)
+        if self.audit is not None and action.changes_cluster:
+            try:
+                self.audit.record(f"failover.{action.what}", action.target,
+                                  {"why": action.why, **action.details}, action.result)
+            except KafkaopsError as exc:  # the action is done; a lost audit record must not stop the policy
+                log.error("failover: could not audit %s: %s", action.what, exc)
         with self._lock:
             self._actions.append(action)
-        log.log(logging.INFO if action.ok else logging.WARNING, "failover: %s (%s): %s", action.what, action.why, action.result)
         if self.on_action is not None:
             try:
                 self.on_action(action)

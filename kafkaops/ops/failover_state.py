@@ -56,6 +56,20 @@ class Action:
     def ok(self) -> bool:
         return self.result in ("ok", "dry-run")
 
+    @property
+    def changes_cluster(self) -> bool:
+        """A move, throttle clearance or election that was attempted (these are audited; skips,
+        resumes and dry runs change nothing)."""
+        return self.what in ("reassign", "clear_throttle", "elect_preferred_leaders") and not self.dry_run
+
+    @property
+    def target(self) -> str:
+        """What the action changed: the partitions moved or elected, else the brokers it concerned."""
+        parts = list(self.details.get("moves", {})) or list(self.details.get("partitions", []))
+        if parts:
+            return ",".join(parts)
+        return "brokers " + ",".join(map(str, self.details.get("brokers", [])))
+
     def to_json(self) -> dict[str, Any]:
         return {"type": "Action", "what": self.what, "why": self.why, "result": self.result,
                 "dry_run": self.dry_run, "timestamp": self.timestamp, **self.details}

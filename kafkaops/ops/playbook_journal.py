@@ -5,7 +5,11 @@ Through the process's Coordinator, under ``<root>/playbooks/``:
 - ``runs/<playbook>``: the progress record of the playbook's last run (its plan, each
   step's status, the run's state), so ``--resume`` continues at the first unfinished step;
 - ``audit/<run id>/r-NNNNNNNNNN``: one sequential znode per step start and outcome (who,
-  when, what, outcome), also appended as a JSON line to a local audit file if one is given.
+  when, what, outcome).
+
+Each step's outcome also goes to the audit trail (:class:`~kafkaops.audit.AuditLog`, if
+given): action ``playbook.step``, target ``<playbook> step <index>``, the run id, step,
+action, arguments and duration in its arguments, the outcome as its result.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import json
 import os
 import socket
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kazoo.exceptions import NoNodeError, NodeExistsError
 
+from kafkaops.audit import AuditLog
 from kafkaops.coord.session import Coordinator
+
+OUTCOMES = {"succeeded": "ok", "failed": "error", "interrupted": "error: interrupted"}
+"""Step events that end a step, and the audit result each one gives."""
 
 
 def now_iso() -> str:
@@ -39,9 +46,9 @@ def identity() -> dict[str, Any]:
 class RunJournal:
     """Progress records and the audit trail of playbook runs (see module doc)."""
 
-    def __init__(self, coordinator: Coordinator, audit_file: Path | None = None) -> None:
+    def __init__(self, coordinator: Coordinator, audit: AuditLog | None = None) -> None:
         self.coordinator = coordinator
-        self.audit_file = audit_file
+        self.audit_log = audit
         self.base = coordinator.path("playbooks")
 
     def run_path(self, playbook: str) -> str:
@@ -84,13 +91,14 @@ class RunJournal:
         coord.retry(coord.client.set, path, data)
 
     def audit(self, entry: dict[str, Any]) -> None:
-        """Append one audit record of run ``entry["run_id"]`` (znode, then the local file if any)."""
+        """Record one event of run ``entry["run_id"]``: a znode, and for a step's outcome an audit record."""
         coord, path = self.coordinator, self.audit_path(entry["run_id"])
         coord.ensure_path(path)
         coord.retry(coord.client.create, f"{path}/r-", json.dumps(entry).encode(), acl=coord.acl, sequence=True)
-        if self.audit_file is not None:
-            self.audit_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.audit_file, "a") as f:
-                f.write(json.dumps(entry) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        result = OUTCOMES.get(entry["event"])
+        if self.audit_log is None or result is None:
+            return
+        if result == "error":
+            result = f"error: {entry.get('error', 'failed')}"
+        args = {k: v for k, v in entry.items() if k not in ("time", "user", "host")}
+        self.audit_log.record("playbook.step", f"{entry['playbook']} step {entry['index']}", args, result)

@@ -7,8 +7,9 @@ plan step by step, through the process's Coordinator:
 - one run per cluster at a time: a kazoo ``Lock`` at ``<root>/playbooks/lock``. A second
   run fails fast naming the holder (or waits ``lock_timeout`` seconds); a holder that died
   on this host is waited out until its ZooKeeper session expires;
-- progress and an audit record per step start and outcome (``ops/playbook_journal.py``),
-  so ``resume`` continues at the first unfinished step of the stored plan;
+- progress and a record per step start and outcome (``ops/playbook_journal.py``), so
+  ``resume`` continues at the first unfinished step of the stored plan; each outcome also
+  goes to the audit trail (``audit``: an :class:`~kafkaops.audit.AuditLog`);
 - after each step a health gate (``healthy``: nothing under-replicated, under min ISR or
   offline; ``available``: nothing under min ISR or offline; ``none``).
 
@@ -32,6 +33,7 @@ from typing import Any
 from kazoo.exceptions import KazooException, LockTimeout
 from kazoo.recipe.lock import Lock
 
+from kafkaops.audit import AuditLog
 from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
 from kafkaops.ops.actions import ACTIONS, ActionContext, wait_for_health
@@ -122,12 +124,12 @@ class PlaybookRunner:
         coordinator: Coordinator,
         *,
         lock_timeout: float = 0.0,
-        audit_file: Path | None = None,
+        audit: AuditLog | None = None,
         on_event: Callable[[RunEvent], None] | None = None,
         stale_lock_wait: float = 45.0,
     ) -> None:
         self.ctx, self.coordinator = ctx, coordinator
-        self.journal = RunJournal(coordinator, audit_file)
+        self.journal = RunJournal(coordinator, audit)
         self.on_event = on_event or (lambda _e: None)
         self.lock_timeout = lock_timeout
         self.stale_lock_wait = stale_lock_wait

@@ -10,7 +10,6 @@ recorded in an :class:`~kafkaops.audit.AuditLog` when one is given.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from kafkaops.admin import AdminError, admin_client
+from kafkaops.audit import audited
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.ops.health import PartitionHealth, build_health, topic_min_isr
 from kafkaops.waits import wait_until
@@ -166,15 +166,6 @@ def describe_topic(cluster: ClusterProfile | str, topic: str, *, timeout: float 
 
 
 # ---------------------------------------------------------------------- changing
-@contextlib.contextmanager
-def _audited(audit: AuditLog | None, action: str, target: str, args: Mapping[str, Any]) -> Iterator[None]:
-    if audit is None:
-        yield
-        return
-    with audit.operation(action, target, args):
-        yield
-
-
 def unsafe_changes(changes: Mapping[str, str], replication_factor: int) -> list[str]:
     """Why ``changes`` would weaken the no-loss defaults (empty: they do not)."""
     reasons = []
@@ -224,7 +215,7 @@ def set_topic_config(
     entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET if v is not None else AlterConfigOpType.DELETE)
                for k, v in changes.items()]
     res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=entries)
-    with _audited(audit, "topic.config.set", topic, {"changes": dict(changes), "force": force}):
+    with audited(audit, "topic.config.set", topic, {"changes": dict(changes), "force": force}):
         try:
             admin.incremental_alter_configs([res], request_timeout=timeout)[res].result(timeout=timeout + 5)
         except KafkaException as exc:
@@ -238,7 +229,7 @@ def delete_topic(cluster: ClusterProfile | str, topic: str, *, audit: AuditLog |
     profile = as_profile(cluster)
     admin = admin_client(profile)
     _require(_metadata(admin, profile, topic, timeout), topic)
-    with _audited(audit, "topic.delete", topic, {}):
+    with audited(audit, "topic.delete", topic, {}):
         try:
             admin.delete_topics([topic], operation_timeout=timeout, request_timeout=timeout)[topic].result(timeout + 5)
         except KafkaException as exc:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -26,7 +26,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 
-from kafkaops.admin import AdminError, admin_client
+from kafkaops.admin import AdminError, admin_client, await_result
+from kafkaops.audit import AuditLog, audited
 from kafkaops.config import ClusterProfile
 from kafkaops.errors import ConfigError
 
@@ -130,17 +131,28 @@ def consumer_acls(user: str, topic: str, group: str, *, pattern: str = "literal"
             Acl(p, "group", group, "read", pattern=pattern)]
 
 
-def create_acls(cluster: ClusterProfile | str, acls: Iterable[Acl], *, timeout: float = 15.0) -> list[Acl]:
+def create_acls(cluster: ClusterProfile | str, acls: Iterable[Acl], *, timeout: float = 15.0,
+                audit: AuditLog | None = None) -> list[Acl]:
     """Create the bindings (creating an existing one is a no-op); returns them."""
     wanted = list(dict.fromkeys(acls))
     if not wanted:
         return []
+    with audited(audit, "acl.create", _targets(wanted), {"acls": [a.describe() for a in wanted]}):
+        return _create(cluster, wanted, timeout)
+
+
+def _targets(acls: list[Acl]) -> str:
+    """The audit target of ACL changes: the resources, in words (``topic:orders,cluster:kafka-cluster``)."""
+    return ",".join(dict.fromkeys(f"{a.resource_type}:{a.resource_name}" for a in acls))
+
+
+def _create(cluster: ClusterProfile | str, wanted: list[Acl], timeout: float) -> list[Acl]:
     admin = admin_client(cluster)
     futures = admin.create_acls([a.binding() for a in wanted], request_timeout=timeout)
     failures = []
     for binding, fut in futures.items():
         try:
-            fut.result(timeout=timeout)
+            await_result(admin, fut, timeout, "create ACLs")
         except KafkaException as exc:
             failures.append(f"{Acl.from_binding(binding).describe()}: {exc.args[0].str()}")
     if failures:
@@ -171,25 +183,35 @@ def list_acls(
     """The ACLs matching the filter (None matches anything), sorted."""
     admin = admin_client(cluster)
     try:
-        bindings = admin.describe_acls(_filter(principal, resource_type, resource_name, None, None),
-                                       request_timeout=timeout).result(timeout=timeout)
+        bindings = await_result(admin, admin.describe_acls(_filter(principal, resource_type, resource_name, None, None),
+                                                           request_timeout=timeout), timeout, "list ACLs")
     except KafkaException as exc:
         raise AdminError(f"cannot list ACLs: {exc.args[0].str()}") from None
     return sorted((Acl.from_binding(b) for b in bindings),
                   key=lambda a: (a.principal, a.resource_type, a.resource_name, a.operation))
 
 
-def delete_acls(cluster: ClusterProfile | str, acls: Iterable[Acl], *, timeout: float = 15.0) -> list[Acl]:
+def delete_acls(cluster: ClusterProfile | str, acls: Iterable[Acl], *, timeout: float = 15.0,
+                audit: AuditLog | None = None) -> list[Acl]:
     """Delete exactly these bindings; returns those that existed and were deleted."""
+    wanted = list(dict.fromkeys(acls))
+    if not wanted:
+        return []
+    args: dict[str, Any] = {"acls": [a.describe() for a in wanted]}
+    with audited(audit, "acl.delete", _targets(wanted), args):
+        deleted = _delete(cluster, wanted, timeout)
+        args["deleted"] = len(deleted)  # recorded with the outcome
+    return deleted
+
+
+def _delete(cluster: ClusterProfile | str, acls: list[Acl], timeout: float) -> list[Acl]:
     admin = admin_client(cluster)
     filters = [AclBindingFilter(RESOURCE_TYPES[a.resource_type], a.resource_name, PATTERNS[a.pattern], a.principal,
                                 a.host, OPERATIONS[a.operation], PERMISSIONS[a.permission]) for a in acls]
-    if not filters:
-        return []
     deleted: list[Acl] = []
     for _flt, fut in admin.delete_acls(filters, request_timeout=timeout).items():
         try:
-            deleted.extend(Acl.from_binding(b) for b in fut.result(timeout=timeout))
+            deleted.extend(Acl.from_binding(b) for b in await_result(admin, fut, timeout, "delete ACLs"))
         except KafkaException as exc:
             raise AdminError(f"cannot delete ACLs: {exc.args[0].str()}") from None
     log.info("ACLs deleted: %s", "; ".join(a.describe() for a in deleted) or "none matched")

@@ -19,7 +19,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from kafkaops.admin import AdminError, admin_client
+from kafkaops.admin import AdminError, admin_client, await_result
+from kafkaops.audit import AuditLog, audited
 from kafkaops.config import ClusterProfile, Secret
 from kafkaops.errors import ConfigError
 
@@ -62,8 +63,9 @@ def add_user(
     mechanism: str = "SCRAM-SHA-512",
     iterations: int = DEFAULT_ITERATIONS,
     timeout: float = 15.0,
+    audit: AuditLog | None = None,
 ) -> None:
-    """Create or update ``name``'s SCRAM credential (the password is never logged)."""
+    """Create or update ``name``'s SCRAM credential (the password is never logged nor audited)."""
     validate_user(name)
     secret = password if isinstance(password, Secret) else Secret(password)
     if len(secret.reveal()) < MIN_PASSWORD:
@@ -73,16 +75,19 @@ def add_user(
     upsert = UserScramCredentialUpsertion(
         name, ScramCredentialInfo(_mechanism(mechanism), iterations), secret.reveal().encode()
     )
-    _alter(cluster, [upsert], f"add user {name}", timeout)
+    with audited(audit, "user.add", f"User:{name}", {"mechanism": mechanism, "iterations": iterations}):
+        _alter(cluster, [upsert], f"add user {name}", timeout)
     log.info("SCRAM credential (%s) set for user %s", mechanism, name)
 
 
 def remove_user(
-    cluster: ClusterProfile | str, name: str, *, mechanism: str = "SCRAM-SHA-512", timeout: float = 15.0
+    cluster: ClusterProfile | str, name: str, *, mechanism: str = "SCRAM-SHA-512", timeout: float = 15.0,
+    audit: AuditLog | None = None,
 ) -> None:
     """Delete ``name``'s SCRAM credential for ``mechanism``; AdminError if it has none."""
     validate_user(name)
-    _alter(cluster, [UserScramCredentialDeletion(name, _mechanism(mechanism))], f"remove user {name}", timeout)
+    with audited(audit, "user.remove", f"User:{name}", {"mechanism": mechanism}):
+        _alter(cluster, [UserScramCredentialDeletion(name, _mechanism(mechanism))], f"remove user {name}", timeout)
     log.info("SCRAM credential (%s) removed for user %s", mechanism, name)
 
 
@@ -92,7 +97,7 @@ def list_users(cluster: ClusterProfile | str, *, timeout: float = 15.0) -> list[
     try:
         future = admin.describe_user_scram_credentials(request_timeout=timeout)
         assert not isinstance(future, dict)  # all users: one future
-        described = future.result(timeout=timeout)
+        described = await_result(admin, future, timeout, "list SCRAM users")
     except KafkaException as exc:
         raise AdminError(f"cannot list SCRAM users: {exc.args[0].str()}") from None
     users = []
@@ -108,9 +113,7 @@ def _alter(cluster: ClusterProfile | str, alterations: list[UserScramCredentialA
     futures = admin.alter_user_scram_credentials(alterations, request_timeout=timeout)
     for fut in futures.values():
         try:
-            fut.result(timeout=timeout)
+            await_result(admin, fut, timeout, what)
         except KafkaException as exc:
             err = exc.args[0]
             raise AdminError(f"{what}: {err.str()} ({err.name()})") from None
-        except TimeoutError:
-            raise AdminError(f"{what}: no answer from the cluster within {timeout:.0f}s") from None

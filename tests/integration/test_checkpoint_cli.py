@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kafkaops.audit import parse_records, read_file
 from kafkaops.cli import app
 from kafkaops.cli.common import out
+from kafkaops.config import Settings
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.coord.state_topic import TopicStateBackend
@@ -103,6 +105,12 @@ def test_list_show_restore_prune(zk: tuple[CheckpointStore, list[str]], tmp_path
     res = runner.invoke(app, ["checkpoint", "prune", "orders", "--keep", "1", *opts])
     assert res.exit_code == 0, res.output
     assert [i.id for i in store.list("orders")] == [ids[1], ids[3]]  # the current one is always kept
+    # both changes are in the audit trail, as the ZooKeeper identity of this -z only command
+    trail = parse_records(read_file(Settings.from_env().home / "audit" / "audit.jsonl"))
+    assert [(r.action, r.target, r.args, r.result, r.principal) for r in trail] == [
+        ("checkpoint.restore", "orders", {"checkpoint": ids[1]}, "ok", "zookeeper:anonymous"),
+        ("checkpoint.prune", "orders", {"keep": 1}, "ok", "zookeeper:anonymous"),
+    ]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

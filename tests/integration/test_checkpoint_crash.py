@@ -15,10 +15,12 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Producer
 
+from kafkaops.config import ClusterProfile
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
@@ -32,14 +34,14 @@ BATCH = 500
 KILLS = 5
 
 
-def produce(bootstrap: str, topic: str, seed: int, truth: Counter[str], kills_over: threading.Event,
+def produce(cluster: ClusterProfile, topic: str, seed: int, truth: Counter[str], kills_over: threading.Event,
             done: threading.Event) -> None:
     """Batches of 500 records over 100 keys every ~0.15 s (acks=all, idempotent): 50,000 at
     least, and on until the kills are over (so every killed instance had records to count),
     then one last batch for the final run."""
     rng = random.Random(seed)
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 5, "logger": log})
+    producer = Producer(cluster.librdkafka(**{"acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                                              "logger": log}))
     failures: list[str] = []
 
     def delivered(err: object, msg: object) -> None:
@@ -65,11 +67,11 @@ def produce(bootstrap: str, topic: str, seed: int, truth: Counter[str], kills_ov
         done.set()
 
 
-def start_aggregate(cluster: LocalCluster, topic: str, job: str, root: str, output: Path, log_file: Path,
+def start_aggregate(profile: Path, topic: str, job: str, root: str, output: Path, log_file: Path,
                     idle_exit: float | None = None) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "kafkaops.cli", "demo", "aggregate", "--topic", topic, "--job", job,
            "--output", str(output), "--every-records", "500", "--every-seconds", "1",
-           "-b", cluster.bootstrap_servers, "-z", cluster.zk_hosts, "--zk-root", root]
+           "--profile", str(profile), "--zk-root", root]
     if idle_exit is not None:
         cmd += ["--idle-exit", str(idle_exit)]
     env = {**os.environ, "KAFKAOPS_LOG_LEVEL": "INFO"}
@@ -78,9 +80,11 @@ def start_aggregate(cluster: LocalCluster, topic: str, job: str, root: str, outp
 
 
 def test_aggregate_is_exactly_once_across_sigkills(
-    kafka_cluster: LocalCluster, kafka_topic: TopicFactory, tmp_path: Path
+    any_cluster: LocalCluster, any_topic: TopicFactory, tmp_path: Path, profile_file: Callable[[LocalCluster], Path]
 ) -> None:
-    topic = kafka_topic(partitions=3, prefix="crash")
+    """On the plaintext and on the secured cluster (the job's process reaches it through a profile file)."""
+    kafka_cluster, profile = any_cluster, profile_file(any_cluster)
+    topic = any_topic(partitions=3, prefix="crash")
     job = f"crash-{uuid.uuid4().hex[:6]}"
     root = f"/kafkaops-test-{uuid.uuid4().hex[:8]}"
     output, log_file = tmp_path / "counts.json", tmp_path / "aggregate.log"
@@ -90,10 +94,10 @@ def test_aggregate_is_exactly_once_across_sigkills(
     truth: Counter[str] = Counter()
     kills_over, produced = threading.Event(), threading.Event()
     producer = threading.Thread(target=produce,
-                                args=(kafka_cluster.bootstrap_servers, topic, seed, truth, kills_over, produced))
+                                args=(kafka_cluster.profile, topic, seed, truth, kills_over, produced))
     producer.start()
 
-    coord = Coordinator(kafka_cluster.zk_hosts, root).start()
+    coord = Coordinator(kafka_cluster.profile, root=root).start()
     store = CheckpointStore(coord)
 
     def current() -> str | None:
@@ -104,7 +108,7 @@ def test_aggregate_is_exactly_once_across_sigkills(
     try:
         while kills < KILLS:
             before = current()
-            proc = start_aggregate(kafka_cluster, topic, job, root, output, log_file)
+            proc = start_aggregate(profile, topic, job, root, output, log_file)
             try:
                 # kill at a random moment after this instance has saved a checkpoint of its own
                 wait_until(lambda: current() != before or proc.poll() is not None, 90, "aggregate progress")
@@ -118,7 +122,7 @@ def test_aggregate_is_exactly_once_across_sigkills(
         producer.join(120)
         assert produced.is_set() and not producer.is_alive()
 
-        final = start_aggregate(kafka_cluster, topic, job, root, output, log_file, idle_exit=5)
+        final = start_aggregate(profile, topic, job, root, output, log_file, idle_exit=5)
         assert final.wait(180) == 0, f"final run failed; see {log_file}"
         counts = json.loads(output.read_text())
         total = sum(truth.values())

@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from kafkaops.admin import admin_client
 from kafkaops.clients import dlq
 from kafkaops.clients.consumer import PoisonMessageError, TypedConsumer
+from kafkaops.config import ClusterProfile
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.avro import AvroCodec, AvroSchema, wire_header
@@ -26,14 +27,14 @@ LOG = logging.getLogger(__name__)
 
 
 @pytest.fixture
-def registry(kafka_cluster: LocalCluster) -> Iterator[SchemaRegistry]:
-    with Coordinator(kafka_cluster.profile, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}") as coord:
+def registry(any_cluster: LocalCluster) -> Iterator[SchemaRegistry]:
+    with Coordinator(any_cluster.profile, root=f"/kafkaops-test/{uuid.uuid4().hex[:8]}") as coord:
         yield SchemaRegistry(coord)
 
 
-def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4().hex[:6]}", "logger": LOG,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+def _read_all(cluster: ClusterProfile, topic: str, count: int, timeout: float = 60.0) -> list[Any]:
+    consumer = Consumer(cluster.librdkafka(**{"group.id": f"r-{uuid.uuid4().hex[:6]}", "logger": LOG,
+                                              "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     consumer.subscribe([topic])
     got: list[Any] = []
     try:
@@ -48,10 +49,12 @@ def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> 
 
 
 def test_poison_messages_go_to_the_dlq_with_headers(
-    kafka_cluster: LocalCluster, kafka_topic: TopicFactory, registry: SchemaRegistry
+    any_cluster: LocalCluster, any_topic: TopicFactory, registry: SchemaRegistry
 ) -> None:
-    bs = kafka_cluster.bootstrap_servers
-    topic = kafka_topic(partitions=1, prefix="dlq")
+    """Typed Avro consumption with the registry in ZooKeeper, poison records dead-lettered
+    (on the plaintext and on the secured cluster)."""
+    profile = any_cluster.profile
+    topic = any_topic(partitions=1, prefix="dlq")
     schema = AvroSchema.load(ROOT / "schemas/payment-v1.avsc")
     sid = registry.register("payments-value", schema).id
     codec: AvroCodec[dict[str, Any]] = AvroCodec(schema, sid, registry=registry)
@@ -67,7 +70,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
         "UndecodableError": good(2) + b"\xde\xad",  # trailing garbage after the body
     }
     truncated_body = good(3)[:-4]  # body ends early: also TruncatedMessageError
-    raw = Producer({"bootstrap.servers": bs, "acks": "all", "logger": LOG})
+    raw = Producer(profile.librdkafka(acks="all", logger=LOG))
     sequence: list[tuple[str, bytes]] = []
     n = 0
     for kind, value in [*poison.items(), ("TruncatedMessageError", truncated_body)]:
@@ -80,7 +83,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
     assert raw.flush(30) == 0
 
     consumer: TypedConsumer[dict[str, Any]] = TypedConsumer(
-        bs, topic, f"g-{uuid.uuid4().hex[:6]}", codec
+        profile, topic, f"g-{uuid.uuid4().hex[:6]}", codec
     )
     goods = [i for i, (k, _) in enumerate(sequence) if k == "good"]
     with consumer:
@@ -96,12 +99,12 @@ def test_poison_messages_go_to_the_dlq_with_headers(
     assert values[0][2:] == (b"k0", [("app", b"h0")])
 
     # the group's committed offset covers the poison records too
-    check = Consumer({"bootstrap.servers": bs, "group.id": consumer.group_id, "logger": LOG})
+    check = Consumer(profile.librdkafka(**{"group.id": consumer.group_id, "logger": LOG}))
     committed = check.committed([TopicPartition(topic, 0)], timeout=15)
     check.close()
     assert committed[0].offset == len(sequence)
 
-    dead = _read_all(bs, f"{topic}.dlq", 5)
+    dead = _read_all(profile, f"{topic}.dlq", 5)
     assert len(dead) == 5
     for m in dead:
         h = {k: v for k, v in m.headers()}
@@ -116,7 +119,7 @@ def test_poison_messages_go_to_the_dlq_with_headers(
         assert h["app"] == f"h{offset}".encode()  # original headers preserved
     assert "UnknownSchemaIdError" in {dict(m.headers())[dlq.H_ERROR_CLASS].decode() for m in dead}
     assert b"987654" in dict(next(m for m in dead if dict(m.headers())[dlq.H_ERROR_CLASS] == b"UnknownSchemaIdError").headers())[dlq.H_ERROR_MESSAGE]
-    md = admin_client(bs).list_topics(topic=f"{topic}.dlq", timeout=10).topics[f"{topic}.dlq"]
+    md = admin_client(profile).list_topics(topic=f"{topic}.dlq", timeout=10).topics[f"{topic}.dlq"]
     assert len(md.partitions[0].replicas) == 3
 
 

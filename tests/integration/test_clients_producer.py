@@ -15,6 +15,7 @@ from confluent_kafka import Consumer, KafkaError
 from kafkaops.admin import admin_client
 from kafkaops.clients.partitioners import murmur2_partition
 from kafkaops.clients.producer import DeliveryReport, ProducerError, QueueFullError, TypedProducer, wait
+from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.serde.codec import EncodeError, JsonCodec
 from kafkaops.testing.plugin import TopicFactory
@@ -22,10 +23,10 @@ from kafkaops.testing.waits import wait_until
 from kafkaops.waits import Deadline
 
 
-def _read(bs: str, topic: str, count: int, timeout: float = 90.0) -> list[Any]:
-    c = Consumer({"bootstrap.servers": bs, "group.id": f"r-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
-                  "logger": logging.getLogger(__name__),
-                  "enable.auto.commit": False})
+def _read(cluster: ClusterProfile | str, topic: str, count: int, timeout: float = 90.0) -> list[Any]:
+    c = Consumer(as_profile(cluster).librdkafka(**{
+        "group.id": f"r-{uuid.uuid4().hex[:6]}", "auto.offset.reset": "earliest",
+        "logger": logging.getLogger(__name__), "enable.auto.commit": False}))
     c.subscribe([topic])
     got: list[Any] = []
     deadline = Deadline(timeout)
@@ -39,11 +40,12 @@ def _read(bs: str, topic: str, count: int, timeout: float = 90.0) -> list[Any]:
     return got
 
 
-def test_futures_callbacks_keys_and_headers(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
-    bs = kafka_cluster.bootstrap_servers
-    topic = kafka_topic(partitions=3, prefix="prod")
+def test_futures_callbacks_keys_and_headers(any_cluster: LocalCluster, any_topic: TopicFactory) -> None:
+    """A typed round trip (on the plaintext and on the secured cluster)."""
+    profile = any_cluster.profile
+    topic = any_topic(partitions=3, prefix="prod")
     reports: list[DeliveryReport | None] = []
-    producer = TypedProducer(kafka_cluster.profile, topic, JsonCodec())
+    producer = TypedProducer(any_cluster.profile, topic, JsonCodec())
     assert producer.config["acks"] == "all" and producer.config["enable.idempotence"] is True
     assert producer.config["partitioner"] == "murmur2_random"
     futures = [
@@ -58,7 +60,7 @@ def test_futures_callbacks_keys_and_headers(kafka_cluster: LocalCluster, kafka_t
     assert [r.offset for r in results] == list(range(results[0].offset, results[0].offset + 20))
     assert len(reports) == 20 and all(r is not None for r in reports)
     assert (producer.acknowledged, producer.failed) == (20, 0)
-    msgs = _read(bs, topic, 20)
+    msgs = _read(profile, topic, 20)
     assert {m.key() for m in msgs} == {b"same-key"} and msgs[0].headers() == [("h", b"v")]
     with pytest.raises(EncodeError):
         producer.produce({"bad": object()})

@@ -13,10 +13,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from kafkaops.admin import admin_client
+from kafkaops.audit import AuditLog, parse_records, read_file, verify
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops import reassign
@@ -35,16 +37,20 @@ def replica_sets(h: ClusterHealth, topic: str) -> dict[int, tuple[int, ...]]:
 
 
 def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_changes_nothing(
-    cluster_factory: Callable[..., LocalCluster], fresh_topic_factory: Callable[[LocalCluster], TopicFactory]
+    own_cluster: Callable[..., LocalCluster], fresh_topic_factory: Callable[[LocalCluster], TopicFactory],
+    tmp_path: Path,
 ) -> None:
-    cluster = cluster_factory(brokers=4)
+    """On a plaintext and on a secured cluster (reassignments through kafka-python over SASL_SSL);
+    each action that changed the cluster is in the audit trail."""
+    cluster = own_cluster(brokers=4)
     topic = fresh_topic_factory(cluster)(partitions=8, replication_factor=3, prefix="fo")
-    m1 = ReplicaMonitor(cluster.bootstrap_servers, zk_connect=cluster.zk_connect).start()
-    m2 = ReplicaMonitor(cluster.bootstrap_servers, zk_connect=cluster.zk_connect).start()
+    m1 = ReplicaMonitor(cluster.profile).start()
+    m2 = ReplicaMonitor(cluster.profile).start()
     c1, c2 = Coordinator(cluster.profile).start(), Coordinator(cluster.profile).start()
     l1 = MonitorLeadership(c1, "monitor-1").start()
     assert l1.wait(30)
     l2 = MonitorLeadership(c2, "monitor-2").start()
+    audit = AuditLog(tmp_path / "audit.jsonl")
     policies: list[FailoverPolicy] = []
     try:
         h = m1.wait_for(lambda h: len(replica_sets(h, topic)) == 8 and h.counts.under_replicated == 0, 30)
@@ -54,7 +60,7 @@ def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_chan
         assert len(on_victim) == 6  # 8 partitions x RF 3 over 4 brokers
 
         # ---- phase 1: dry run
-        dry = FailoverPolicy(m1, cluster.bootstrap_servers, grace=1, dry_run=True).start()
+        dry = FailoverPolicy(m1, cluster.profile, grace=1, dry_run=True, audit=audit).start()
         policies.append(dry)
         cluster.kill_broker(victim)
         m1.wait_for(lambda h: victim in h.dead_brokers and h.counts.under_replicated >= 6, 60)
@@ -64,15 +70,15 @@ def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_chan
         assert {k for k in report.details["moves"] if k.startswith(topic)} == {f"{topic}[{p}]" for p in on_victim}
         time.sleep(3)  # a dry run that acted would show a reassignment by now
         dry.stop()
-        assert reassign.list_reassignments(cluster.bootstrap_servers) == {}
+        assert reassign.list_reassignments(cluster.profile) == {}
         assert replica_sets(m1.snapshot(), topic) == before
         assert m1.snapshot().counts.under_replicated >= 6
 
         # ---- phase 2: two instances, only the leader acts
         assert l1.is_leader and not l2.is_leader
         killed = time.time()
-        p1 = FailoverPolicy(m1, cluster.profile, coordinator=c1, grace=2, leadership=l1).start()
-        p2 = FailoverPolicy(m2, cluster.profile, coordinator=c2, grace=2, leadership=l2).start()
+        p1 = FailoverPolicy(m1, cluster.profile, coordinator=c1, grace=2, leadership=l1, audit=audit).start()
+        p2 = FailoverPolicy(m2, cluster.profile, coordinator=c2, grace=2, leadership=l2, audit=audit).start()
         policies += [p1, p2]
         h = m1.wait_for(
             lambda h: h.counts.under_replicated == 0 and not h.replicas_on(victim), 180
@@ -101,6 +107,13 @@ def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_chan
         assert p1.in_flight == {} and c2.client.get_children(c2.path("failover", "reassignments")) == []
         assert list(p1.store.load().brokers) == [victim]  # still dead, its replicas handled
         assert p1.store.load().brokers[victim].handled
+        # the audit trail: one record per action that changed the cluster, none for the dry run
+        expected = [(f"failover.{a.what}", a.target, a.result) for a in p1.actions if a.changes_cluster]
+        lines = read_file(audit.file)  # read after the actions: an action is audited before it is listed
+        assert verify(lines).ok
+        audited = [(r.action, r.target, r.result) for r in parse_records(lines)]
+        assert audited[: len(expected)] == expected and len(expected) >= 3
+        assert audited[0][0] == "failover.reassign" and {f"{topic}[{p}]" for p in on_victim} <= set(audited[0][1].split(","))
     finally:
         for policy in policies:
             policy.stop()

@@ -10,6 +10,7 @@ once the broker is back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -101,20 +102,24 @@ def _cli(*args: str) -> list[str]:
 
 
 def test_broker_kill_and_restart_seen_once_by_each_monitor(
-    fresh_kafka_cluster: LocalCluster, fresh_topic_factory: Callable[[LocalCluster], TopicFactory], tmp_path: Path
+    own_cluster: Callable[..., LocalCluster], fresh_topic_factory: Callable[[LocalCluster], TopicFactory],
+    tmp_path: Path, profile_file: Callable[[LocalCluster], Path],
 ) -> None:
-    cluster = fresh_kafka_cluster
+    """On a plaintext and on a secured cluster (the ZooKeeper source reads Kafka's znodes on a
+    SASL ensemble; every client, the CLI's too, goes through the cluster's profile)."""
+    cluster = own_cluster(brokers=3)
     new_topic = fresh_topic_factory(cluster)
     topic = new_topic(partitions=3, replication_factor=3, prefix="mon")
     both = ReplicaMonitor(cluster.profile).start()  # the ZooKeeper source on the shared session
-    admin_only = ReplicaMonitor(cluster.bootstrap_servers, poll_interval=0.5).start()
+    admin_only = ReplicaMonitor(dataclasses.replace(cluster.profile, zookeeper=None), poll_interval=0.5).start()
     seen_both, seen_admin = Collector(), Collector()
     both.subscribe(seen_both)
     admin_only.subscribe(seen_admin)
-    policy = FailoverPolicy(both, cluster.bootstrap_servers, grace=600).start()
+    policy = FailoverPolicy(both, cluster.profile, grace=600).start()
     events_out = tmp_path / "events.jsonl"
+    profile = str(profile_file(cluster))
     cli = subprocess.Popen(
-        _cli("monitor", "--events", "-b", cluster.bootstrap_servers, "-z", cluster.zk_connect),
+        _cli("monitor", "--events", "--profile", profile),
         stdout=events_out.open("w"),
         stderr=subprocess.PIPE,
         env={**os.environ, "KAFKAOPS_LOG_LEVEL": "WARNING"},
@@ -153,7 +158,7 @@ def test_broker_kill_and_restart_seen_once_by_each_monitor(
         )
         snap = json.loads(
             subprocess.run(
-                _cli("monitor", "--once", "--json", "-b", cluster.bootstrap_servers, "-z", cluster.zk_connect),
+                _cli("monitor", "--once", "--json", "--profile", profile),
                 capture_output=True, text=True, timeout=120, check=True,
             ).stdout
         )

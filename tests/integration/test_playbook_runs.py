@@ -9,7 +9,6 @@ that follows rolls all three live brokers, the controller last).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from kafkaops.admin import admin_client, create_topic, wait_for_leaders
+from kafkaops.audit import AuditLog, parse_records, read_file, verify
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
@@ -58,8 +58,10 @@ def audit_file(tmp_path: Path) -> Path:
 
 
 def runner_for(cluster: LocalCluster, coord: Coordinator, audit_file: Path, **kw: Any) -> pbs.PlaybookRunner:
-    ctx = ActionContext(cluster.profile, LocalBrokerControl(cluster), coord, assume_yes=True, poll_interval=0.5)
-    return pbs.PlaybookRunner(ctx, coord, audit_file=audit_file, **kw)
+    audit_log = AuditLog(audit_file)  # the file alone: a chain of this test's own
+    ctx = ActionContext(cluster.profile, LocalBrokerControl(cluster), coord, assume_yes=True, poll_interval=0.5,
+                        audit=audit_log)
+    return pbs.PlaybookRunner(ctx, coord, audit=audit_log, **kw)
 
 
 def run(cluster: LocalCluster, coord: Coordinator, audit_file: Path, name: str, **variables: Any) -> pbs.RunResult:
@@ -71,8 +73,13 @@ def run(cluster: LocalCluster, coord: Coordinator, audit_file: Path, name: str, 
 
 
 def audit(audit_file: Path, run_id: str | None = None) -> list[dict[str, Any]]:
-    records = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    return [r for r in records if run_id is None or r["run_id"] == run_id]
+    """The playbook steps' audit records (their outcomes), with who and when beside their arguments;
+    the hash chain of the whole file verified."""
+    lines = read_file(audit_file)
+    assert verify(lines).ok, verify(lines).reason
+    records = [r for r in parse_records(lines) if r.action == "playbook.step"]
+    steps = [{**r.args, "user": r.os_user, "host": r.host, "time": r.time, "result": r.result} for r in records]
+    return [s for s in steps if run_id is None or s["run_id"] == run_id]
 
 
 def assignment(cluster: LocalCluster, topic: str) -> dict[int, list[int]]:
@@ -110,7 +117,11 @@ def test_expand_partitions(cluster: LocalCluster, coord: Coordinator, audit_file
     assert [r["action"] for r in done] == ["check_health", "confirm", "add_partitions"]
     assert all({"user", "host", "pid", "time", "args"} <= set(r) for r in records)
     zk_records = runner_for(cluster, coord, audit_file).audit_trail(result.run_id)
-    assert [(r["index"], r["event"]) for r in zk_records] == [(r["index"], r["event"]) for r in records]
+    assert [(r["index"], r["event"]) for r in zk_records if r["event"] != "started"] == [
+        (r["index"], r["event"]) for r in records]
+    assert [r["event"] for r in zk_records] == ["started", "succeeded"] * 3
+    topic_changes = [r for r in parse_records(read_file(audit_file)) if r.action == "topic.alter"]
+    assert [(r.target, r.args, r.result) for r in topic_changes] == [(topic, {"partitions": 6}, "ok")]
     assert runner_for(cluster, coord, audit_file).progress("expand-partitions")["state"] == "succeeded"  # type: ignore[index]
 
 
@@ -140,6 +151,8 @@ steps:
     record = runner.progress("shrink-test")
     assert record is not None and record["state"] == "failed" and record["status"] == {"1": "done", "2": "failed"}
     assert not any(r["index"] == 3 for r in audit(audit_file))
+    (failed,) = [r for r in audit(audit_file) if r["index"] == 2]
+    assert failed["event"] == "failed" and failed["result"].startswith("error: ") and "cannot shrink" in failed["result"]
     assert f"{topic}-never" not in admin_client(cluster.bootstrap_servers).list_topics(timeout=15).topics
 
 
@@ -227,6 +240,13 @@ def test_broker_failover(cluster: LocalCluster, coord: Coordinator, audit_file: 
 def test_rolling_restart_of_every_broker_controller_last_loses_nothing(
     cluster: LocalCluster, coord: Coordinator, audit_file: Path
 ) -> None:
+    rolling_restart_loses_nothing(cluster, coord, audit_file)
+
+
+def rolling_restart_loses_nothing(cluster: LocalCluster, coord: Coordinator, audit_file: Path) -> None:
+    """The shipped rolling-restart playbook restarts every live broker once, the controller last,
+    while an idempotent acks=all producer writes: every acknowledged record is read back.
+    (Also run on the secured cluster: test_security_features.py.)"""
     topic = f"pb-roll-{uuid.uuid4().hex[:6]}"
     create_topic(cluster.profile, topic, 3, 3)
     acked: set[str] = set()
@@ -337,7 +357,8 @@ def test_killed_run_resumes_without_repeating_steps_and_runs_exclude_each_other(
     try:
         def sleeping() -> bool:
             assert first.poll() is None, first.communicate()
-            return audit_path.exists() and any(r["index"] == 2 and r["event"] == "started" for r in audit(audit_path))
+            record = runner_for(cluster, coord, tmp_path / "probe.jsonl").progress("slow-test")
+            return record is not None and record["status"] == {"1": "done", "2": "running"}
 
         wait_until(sleeping, 120, "the first run to reach its sleep step", interval=0.1)
 
@@ -353,7 +374,9 @@ def test_killed_run_resumes_without_repeating_steps_and_runs_exclude_each_other(
         if first.poll() is None:
             first.kill()
     run_id = audit(audit_path)[0]["run_id"]
-    assert [(r["index"], r["event"]) for r in audit(audit_path)] == [(1, "started"), (1, "succeeded"), (2, "started")]
+    assert [(r["index"], r["event"]) for r in audit(audit_path)] == [(1, "succeeded")]
+    trail = runner_for(cluster, coord, tmp_path / "probe.jsonl").audit_trail(run_id)
+    assert [(r["index"], r["event"]) for r in trail] == [(1, "started"), (1, "succeeded"), (2, "started")]
 
     resumed = subprocess.run(
         _cli(cluster, tmp_path, str(book), "--resume", "--audit-file", str(audit_path)),
@@ -365,7 +388,10 @@ def test_killed_run_resumes_without_repeating_steps_and_runs_exclude_each_other(
     assert len(records) == len(audit(audit_path)), "the resumed run continues the same run id"
     succeeded = [r["index"] for r in records if r["event"] == "succeeded"]
     assert succeeded == [1, 2, 3], "each step completed exactly once"
-    assert [r["index"] for r in records if r["event"] == "started"] == [1, 2, 2, 3]
+    trail = runner_for(cluster, coord, tmp_path / "probe.jsonl").audit_trail(run_id)
+    assert [r["index"] for r in trail if r["event"] == "started"] == [1, 2, 2, 3]
+    created = [r for r in parse_records(read_file(audit_path)) if r.action == "topic.create"]
+    assert [(r.target, r.result) for r in created] == [(topic, "ok")]
     assert len(assignment(cluster, topic)) == 4
 
     again = subprocess.run(

@@ -14,6 +14,7 @@ from kafkaops.apps.demo.steps import DemoCluster, Step, replication
 
 def playbook_steps(cluster: DemoCluster, partitions: int = 6, timeout: float = 300.0) -> Iterator[Step]:
     """Grow a new 3-partition topic to ``partitions`` with the expand-partitions playbook."""
+    from kafkaops.audit import AuditLog
     from kafkaops.config import Settings
     from kafkaops.coord.session import Coordinator
     from kafkaops.ops import playbooks as pbs
@@ -25,14 +26,14 @@ def playbook_steps(cluster: DemoCluster, partitions: int = 6, timeout: float = 3
     create_topic(profile, topic, partitions=3, replication_factor=replication(cluster))
     coord = Coordinator.shared(profile)
     try:
-        ctx = ActionContext(profile, LocalBrokerControl(cluster), coord, assume_yes=True)
+        audit = AuditLog(Settings.from_env().home / "audit" / "audit.jsonl", profile)
+        ctx = ActionContext(profile, LocalBrokerControl(cluster), coord, assume_yes=True, audit=audit)
         wait_for_health(ctx, timeout)
         pb = pbs.load(pbs.find("expand-partitions"))
         plan = pbs.make_plan(pb, {"topic": topic, "partitions": str(partitions)}, pbs.cluster_facts(profile))
         yield Step("playbook: plan", f"{pb.name} validated, {len(plan.steps)} steps: " + "; ".join(s.name for s in plan.steps))
         events: queue.Queue[pbs.RunEvent | BaseException | None] = queue.Queue()
-        audit = Settings.from_env().home / "audit" / "playbooks.jsonl"
-        runner = pbs.PlaybookRunner(ctx, coord, audit_file=audit, on_event=events.put)
+        runner = pbs.PlaybookRunner(ctx, coord, audit=audit, on_event=events.put)
         result: list[pbs.RunResult] = []
 
         def work() -> None:
@@ -54,7 +55,7 @@ def playbook_steps(cluster: DemoCluster, partitions: int = 6, timeout: float = 3
         done = sum(r["event"] == "succeeded" for r in trail)
         yield Step(
             "playbook: finished",
-            f"{topic} has {have} partitions; run {result[0].run_id}: {done} steps audited in ZooKeeper and {audit}",
+            f"{topic} has {have} partitions; run {result[0].run_id}: {done} steps audited in ZooKeeper and {audit.file}",
             have == partitions and done == len(plan.steps),
         )
     finally:

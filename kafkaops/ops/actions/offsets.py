@@ -12,6 +12,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicP
 from confluent_kafka.admin import OffsetSpec  # type: ignore[attr-defined]
 
 from kafkaops.admin import admin_client
+from kafkaops.audit import audited
 from kafkaops.coord.checkpoints import CheckpointError, CheckpointStore
 from kafkaops.ops.actions.registry import ActionContext, ActionError, action
 
@@ -84,13 +85,15 @@ def reset_offsets(
             ends = {tp.partition: int(f.result(timeout=timeout).offset) for tp, f in latest.items()}
             offsets.update(ends)
     request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p, o) for p, o in sorted(offsets.items())])
-    try:
-        result = admin.alter_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout=timeout)
-    except KafkaException as exc:
-        raise ActionError(f"cannot reset offsets of group {group}: {exc.args[0].str()}") from None
-    errors = [f"{tp.partition}: {tp.error.str()}" for tp in result.topic_partitions if tp.error is not None]
-    if errors:
-        raise ActionError(f"offset reset of group {group} failed for partitions {', '.join(errors)}")
+    with audited(ctx.audit, "group.offsets.reset", group,
+                 {"topic": topic, "to": to, "offsets": {str(p): o for p, o in sorted(offsets.items())}}):
+        try:
+            result = admin.alter_consumer_group_offsets([request], request_timeout=timeout)[group].result(timeout=timeout)
+        except KafkaException as exc:
+            raise ActionError(f"cannot reset offsets of group {group}: {exc.args[0].str()}") from None
+        errors = [f"{tp.partition}: {tp.error.str()}" for tp in result.topic_partitions if tp.error is not None]
+        if errors:
+            raise ActionError(f"offset reset of group {group} failed for partitions {', '.join(errors)}")
     total = sum(offsets.values())
     return f"group {group} on {topic} reset to {to}: {len(offsets)} partition(s), offsets {dict(sorted(offsets.items()))} (sum {total})"
 
@@ -139,7 +142,8 @@ def restore_checkpoint(ctx: ActionContext, *, job: str, checkpoint: str) -> str:
     store = _checkpoint_store(ctx)
     ckpt = checkpoint_id(checkpoint)
     try:
-        epoch = store.restore(job, ckpt, owner="playbook")
+        with audited(ctx.audit, "checkpoint.restore", job, {"checkpoint": ckpt}):
+            epoch = store.restore(job, ckpt, owner="playbook")
     except CheckpointError as exc:
         raise ActionError(str(exc)) from None
     cp = store.info(job)  # the header: the state may live in a backend this context has no client for

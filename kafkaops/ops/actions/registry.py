@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkaops.audit import AuditLog
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.coord.session import Coordinator
 from kafkaops.errors import KafkaopsError
@@ -43,6 +44,8 @@ class ActionContext:
     progress: Callable[[str], None] = field(default=lambda _msg: None)
     """Receives short progress notes while an action waits (the CLI shows them)."""
     poll_interval: float = 1.0
+    audit: AuditLog | None = None
+    """Where actions that change the cluster (topics, offsets, checkpoints) record what they did."""
 
     @property
     def profile(self) -> ClusterProfile:
