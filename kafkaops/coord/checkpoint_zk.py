@@ -1,21 +1,19 @@
-"""ZooKeeper calls of the checkpoint store, each with a bounded wait.
+"""ZooKeeper calls of the checkpoint store, each with the store's own bounded wait.
 
 kazoo queues a request made while the connection is down until the connection comes
-back; with ZooKeeper gone for good a synchronous call waits forever (a bench once
-printed "ZooKeeper connection suspended: writes paused" for eight minutes). The store
-makes every call through :class:`BoundedZooKeeper`: it waits for a writable session
-at most ``wait`` seconds per operation, retries a lost connection within that budget,
-and then raises NotWritableError saying what it was doing and for how long it waited.
+back; with ZooKeeper gone for good a synchronous call would wait forever (a bench once
+printed "ZooKeeper connection suspended: writes paused" for eight minutes). Every call
+goes through :meth:`Coordinator.call` (bounded, retrying a lost connection within the
+budget); :class:`BoundedZooKeeper` gives it the store's budget (``wait`` seconds per
+operation) and the multi-step operations the store needs (ensure a path, delete a tree).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, OperationTimeoutError
-from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
 from kazoo.interfaces import IAsyncResult
 
 from kafkaops.coord.session import Coordinator, NotWritableError
@@ -33,9 +31,7 @@ class BoundedZooKeeper:
         self.wait = wait
 
     def unavailable(self, what: str, waited: float | None = None) -> NotWritableError:
-        return NotWritableError(
-            f"{what}: ZooKeeper at {self.coordinator.hosts} unavailable for {waited or self.wait:.0f}s "
-            "(is it running? `kafkaops status` shows the cluster)")
+        return self.coordinator.unavailable(what, waited or self.wait)
 
     def writable(self, what: str, deadline: Deadline | None = None) -> None:
         """Wait until the session is connected, NotWritableError after the budget."""
@@ -47,19 +43,8 @@ class BoundedZooKeeper:
 
     def call(self, what: str, fn: Callable[..., IAsyncResult], *args: Any,
              deadline: Deadline | None = None, retry: bool = True, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs).get()`` (``fn`` a kazoo ``*_async`` method), retrying a lost
-        connection while the budget lasts when ``retry``; kazoo's other errors propagate."""
-        deadline = deadline or Deadline(self.wait)
-        while True:
-            self.writable(what, deadline)
-            try:
-                return fn(*args, **kwargs).get(timeout=deadline.remaining(floor=0.01))
-            except KazooTimeoutError:
-                raise self.unavailable(what, deadline.timeout) from None
-            except (ConnectionLoss, OperationTimeoutError):
-                if not retry or deadline.expired:
-                    raise
-                time.sleep(deadline.remaining(cap=0.05))
+        """:meth:`Coordinator.call` with this store's budget (``wait`` seconds per operation)."""
+        return self.coordinator.call(what, fn, *args, deadline=deadline or Deadline(self.wait), retry=retry, **kwargs)
 
     def commit(self, what: str, txn: Any, deadline: Deadline | None = None) -> list[Any]:
         """Commit a kazoo transaction once (its outcome is unknown after ConnectionLoss,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -34,6 +35,7 @@ from kazoo.retry import KazooRetry
 from kafkaops.config import DEFAULT_ZK_ROOT, ClusterProfile, Secret, ZooKeeperSettings
 from kafkaops.coord.zk_auth import confirm_sasl_identity, directory_acl, znode_acl
 from kafkaops.errors import ConfigError, KafkaopsError
+from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,10 @@ class ZnodePermissionError(CoordinatorError):
 class NotWritableError(CoordinatorError):
     """The ZooKeeper connection is suspended or lost: writes are not allowed now."""
 
+
+_SAME_ASYNC = frozenset({"get", "get_children", "exists", "create", "set", "get_acls", "set_acls", "sync"})
+"""KazooClient methods whose ``*_async`` form takes the same arguments (``delete`` too,
+unless recursive: only the synchronous form walks a tree)."""
 
 StateListener = Callable[[str], None]
 ReconnectHook = Callable[[], None]
@@ -262,11 +268,45 @@ class Coordinator:
         return "/".join([base, *parts]) if parts else (self.root)
 
     def retry(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a ZooKeeper call with KazooRetry (connection loss / operation timeout are
-        retried with backoff within the session timeout; session expiry is not)."""
+        """Run a ZooKeeper call within a bounded wait (the session timeout x 2).
+
+        ``fn`` is a KazooClient method such as ``client.get``: it runs as its ``*_async``
+        form through :meth:`call`, so a call made while ZooKeeper is away fails with
+        NotWritableError after the wait instead of blocking until it returns (kazoo queues
+        requests made while disconnected). Anything else runs under KazooRetry (connection
+        loss and operation timeouts retried with backoff; session expiry is not).
+        """
+        name = getattr(fn, "__name__", "")
+        if getattr(fn, "__self__", None) is self._client and self._client is not None and (
+                name in _SAME_ASYNC or (name == "delete" and not kwargs.get("recursive"))):
+            return cast(T, self.call(f"ZooKeeper {name}", getattr(self._client, f"{name}_async"), *args, **kwargs))
         retry = KazooRetry(max_tries=8, delay=0.05, backoff=2, max_delay=2.0, deadline=self.timeout * 2,
                            ignore_expire=False)
         return cast(T, retry(fn, *args, **kwargs))
+
+    def call(self, what: str, fn: Callable[..., Any], *args: Any, deadline: Deadline | None = None,
+             retry: bool = True, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs).get()`` for a kazoo ``*_async`` method, waited for at most
+        ``deadline`` (default: the session timeout x 2): it waits for a writable session,
+        retries a lost connection while the deadline lasts (``retry``), then raises
+        NotWritableError naming ``what`` and how long it waited. kazoo's other errors
+        (NoNodeError, NodeExistsError, ...) propagate."""
+        deadline = deadline or Deadline(self.timeout * 2)
+        while True:
+            try:
+                self.wait_writable(deadline.remaining(floor=0.01))
+                return fn(*args, **kwargs).get(timeout=deadline.remaining(floor=0.01))
+            except (NotWritableError, KazooTimeoutError):
+                raise self.unavailable(what, deadline.timeout) from None
+            except (ConnectionLoss, OperationTimeoutError):
+                if not retry or deadline.expired:
+                    raise
+                time.sleep(deadline.remaining(cap=0.05))
+
+    def unavailable(self, what: str, waited: float) -> NotWritableError:
+        """The error of a call that found ZooKeeper away for ``waited`` seconds."""
+        return NotWritableError(f"{what}: ZooKeeper at {self.hosts} unavailable for {waited:.0f}s "
+                                "(is it running? `kafkaops status` shows the cluster)")
 
     @contextmanager
     def translate_errors(self, what: str) -> Iterator[None]:

@@ -21,11 +21,14 @@ from kafkaops.admin import create_topic
 from kafkaops.apps.bench.checkpoint import bench_checkpoint
 from kafkaops.clients.checkpointed import CheckpointedConsumer
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
-from kafkaops.coord.election import Leadership
+from kafkaops.coord.election import Leadership, bump_epoch
 from kafkaops.coord.session import Coordinator, NotWritableError
 from kafkaops.coord.state_backends import DirectoryStateBackend
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.resources import schema_path
+from kafkaops.serde.avro import AvroSchema
 from kafkaops.serde.codec import BytesCodec
+from kafkaops.serde.registry import SchemaRegistry
 from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -64,8 +67,8 @@ def test_ten_megabyte_state_round_trip(ensemble: LocalCluster, tmp_path: Path) -
 def test_frozen_zookeeper_fails_saves_consumer_and_bench_within_a_bounded_wait(
     ensemble: LocalCluster, tmp_path: Path
 ) -> None:
-    """All of ZooKeeper frozen (SIGSTOP): a save, a large save, the checkpointed consumer and
-    the bench each fail with NotWritableError naming ZooKeeper, in bounded time, instead of
+    """All of ZooKeeper frozen (SIGSTOP): a save, a large save, the checkpointed consumer, the
+    bench, an epoch claim and a schema registration each fail with NotWritableError naming ZooKeeper, in bounded time, instead of
     waiting for ZooKeeper forever; nothing is half-written, and all recover afterwards."""
     profile = ensemble.profile
     topic = f"frozen-{uuid.uuid4().hex[:6]}"
@@ -74,6 +77,7 @@ def test_frozen_zookeeper_fails_saves_consumer_and_bench_within_a_bounded_wait(
     for i in range(2000):
         producer.produce(topic, key=f"k{i % 7}".encode(), value=b"v")
     assert producer.flush(30) == 0
+    schema = AvroSchema.load(schema_path("order-v1"))
     with Coordinator(ensemble.zk_hosts, timeout=4.0) as coord:
         store = CheckpointStore(coord, state_backend=DirectoryStateBackend(tmp_path), zookeeper_wait=3.0)
         epoch = store.claim("frozen", "w")
@@ -91,6 +95,8 @@ def test_frozen_zookeeper_fails_saves_consumer_and_bench_within_a_bounded_wait(
                     ("large save", lambda: store.save("frozen", {("t", 0): 3}, os.urandom(1_000_000), epoch=epoch)),
                     ("consumer", lambda: [consumer.poll(0.2) for _ in range(10_000)]),
                     ("bench", lambda: bench_checkpoint(profile, coord, rounds=10, large_mb=(), sustained_saves=0)),
+                    ("epoch claim", lambda: bump_epoch(coord, "frozen-other", "w")),  # Coordinator.retry: bounded
+                    ("schema registration", lambda: SchemaRegistry(coord).register("frozen-value", schema)),
                 ):
                     started = time.monotonic()
                     with pytest.raises(NotWritableError, match="ZooKeeper .*unavailable") as failed:
