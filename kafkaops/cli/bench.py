@@ -44,6 +44,7 @@ def render(report: BenchReport, as_json: bool = False) -> None:
         met = "" if target is None else ("[green]yes[/]" if value >= target else "[red]no[/]")
         ratios.add_row(key, f"{value:.2f}x", "" if target is None else f">= {target:.2f}x", met)
     out.print(ratios)
+    out.print("settings: " + json.dumps(report.settings, default=str), highlight=False)
     for note in report.notes:
         out.print(f"[dim]{note}[/]")
 
@@ -53,7 +54,7 @@ def render(report: BenchReport, as_json: bool = False) -> None:
 def produce_command(
     records: RecordsOpt = 50_000,
     rounds: RoundsOpt = 3,
-    peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: records/5)")] = None,
+    peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: --records)")] = None,
     as_json: JsonOpt = False,
     *,
     target: Target,

@@ -113,14 +113,20 @@ def test_bench_balance_json_has_every_strategy_in_the_issue_shape(
     result = CliRunner().invoke(app, ["bench", "balance", "--json", "-s", "healthy", "-n", "1200", "--rounds", "1"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert list(doc) == ["scenarios"] and list(doc["scenarios"]) == ["healthy"]
+    assert list(doc) == ["settings", "scenarios", "targets"] and list(doc["scenarios"]) == ["healthy"]
+    assert doc["settings"]["producer"]["acks"] == "all" and doc["settings"]["rounds"] == 1
     rows = doc["scenarios"]["healthy"]
     assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "librdkafka"]
     for strategy, row in rows.items():
-        assert set(row) == {"messages", "msgs_per_s", "p50_ms", "p99_ms", "per_partition", "max_min_ratio", "lost"}
+        assert set(row) == {"messages", "msgs_per_s", "rounds_msgs_per_s", "p50_ms", "p99_ms", "per_partition",
+                            "max_min_ratio", "lost"}
         assert row["messages"] == 1200 and row["lost"] == 0 and sum(row["per_partition"]) == 1200, strategy
+        assert len(row["rounds_msgs_per_s"]) == 1 and row["msgs_per_s"] == row["rounds_msgs_per_s"][0]
+    # 100 records per partition: round robin's runs are 1 % of that, one record, in strict order
     assert rows["round-robin"]["per_partition"] == [100] * 12
     assert rows["round-robin"]["max_min_ratio"] == 1.0
+    met = {t["target"]: t["met"] for t in doc["targets"]}
+    assert met["healthy: round-robin max/min partition count (worst round)"] is True
     bad = CliRunner().invoke(app, ["bench", "balance", "-s", "sunny"])
     assert bad.exit_code == 1 and "unknown scenario" in str(bad.exception)
 
