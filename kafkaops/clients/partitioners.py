@@ -253,9 +253,13 @@ class BasePartitioner:
             run.done += n
             run.left = n - 1
             return run.partition
-        if run.partition >= 0:
-            self._ended(run, now)
-        length = self._next_length()
+        if run.partition >= 0:  # learn the send rate from the run that just ended
+            elapsed = now - run.started
+            if elapsed > 0:
+                rate = run.done / elapsed
+                self._rate = 0.5 * (self._rate + rate) if self._rate else rate
+        # records a sticky window holds at that rate, at most doubling per run
+        length = self._proposal = max(1, min(self.max_run, 2 * self._proposal, int(self._rate * self.sticky_s) + 1))
         run.partition = self._choose(run, view, now, length)
         if run.length < 1:
             run.length = 1
@@ -273,21 +277,9 @@ class BasePartitioner:
             run.left = n - 1
         return run.partition
 
-    def _ended(self, run: Run, now: float) -> None:
-        """Learn the send rate from the run that just ended."""
-        elapsed = now - run.started
-        if elapsed > 0:
-            rate = run.done / elapsed
-            self._rate = rate if not self._rate else 0.5 * (self._rate + rate)
-
-    def _next_length(self) -> int:
-        """Records a sticky window holds at the measured send rate (at most doubling per run)."""
-        proposal = max(1, min(self.max_run, 2 * self._proposal, int(self._rate * self.sticky_s) + 1))
-        self._proposal = proposal
-        return proposal
-
     def _choose(self, run: Run, view: TopicView, now: float, length: int) -> int:
-        """The partition of the next run (and ``run.length``); ``length`` is the rate-based proposal."""
+        """The partition of the next run (and ``run.length``); ``length`` is the rate-based proposal.
+        ``run`` still describes the run that ended (``partition`` -1 before the first)."""
         raise NotImplementedError
 
 
@@ -312,20 +304,16 @@ class RoundRobin(BasePartitioner):
         self.max_skew = max_skew
         self._cycles: dict[str, _Cycle] = {}
 
-    def _ended(self, run: Run, now: float) -> None:
-        super()._ended(run, now)
-        given = self._cycles[run.topic].given
-        if run.partition < len(given):
-            given[run.partition] += run.done
-
     def _choose(self, run: Run, view: TopicView, now: float, length: int) -> int:
         cycle = self._cycles.get(run.topic)
         if cycle is None or len(cycle.given) < view.partition_count:
             cycle = self._cycles[run.topic] = _Cycle(view.partition_count, cycle)
+        given = cycle.given
+        if 0 <= run.partition < len(given):
+            given[run.partition] += run.done  # the run that ended
         choices = view.choices
         i = cycle.cursor % len(choices)
         cycle.cursor = i + 1
-        given = cycle.given
         if i == 0:  # a new cycle: one run length for all of it
             low = min(given[p] for p in choices)
             if self.max_skew is not None:
@@ -411,13 +399,10 @@ class LeastLoaded(BasePartitioner):
         partition = msg.partition()
         self.on_delivery(msg.topic() or "", UNASSIGNED if partition is None else partition, err, 0.0)
 
-    def _ended(self, run: Run, now: float) -> None:
-        super()._ended(run, now)
-        if run.probe is not None and run.done > 1:
-            self.load.grew(run.probe, run.done - 1)
-        run.probe = None
-
     def _choose(self, run: Run, view: TopicView, now: float, length: int) -> int:
+        if run.probe is not None and run.done > 1:
+            self.load.grew(run.probe, run.done - 1)  # the run that ended
+        run.probe = None
         run.length = length
         self._tick += 1
         if not view.leader_ids:  # no partition available: every partition, in turn

@@ -6,7 +6,8 @@ keyword parsing alone costs 0.2 µs per call) (LeastLoaded's probes are
 served by ``poll``, in the same thread), ``poll(0)`` every 1024 records, ``flush()``. The
 baseline, ``bare``, is the same loop with the partition picked by no code at all (a
 constant per 1024-record chunk, rotating); ``bare-keyed`` the same with keys, the baseline
-of ``key-hash`` on keyed records. ``time.thread_time`` counts only the calling thread, so
+of ``key-hash`` on keyed records; ``librdkafka`` and ``librdkafka-keyed`` leave the choice to
+librdkafka's ``murmur2_random`` (sticky runs, or the key's hash) for comparison. ``time.thread_time`` counts only the calling thread, so
 librdkafka's own threads and the brokers are not in it, and the local queue is large
 enough that the brokers never push back: the broker is not the bottleneck.
 """
@@ -26,7 +27,8 @@ from kafkaops.apps.bench.balance_driver import PARTITIONS, key_of, producer_conf
 from kafkaops.clients.partitioners import BasePartitioner, make_partitioner
 from kafkaops.config import ClusterProfile
 
-CONTESTANTS = ("bare", "librdkafka", "round-robin", "random", "least-loaded", "bare-keyed", "key-hash")
+CONTESTANTS = ("bare", "librdkafka", "round-robin", "random", "least-loaded", "bare-keyed", "librdkafka-keyed",
+               "key-hash")
 CHUNK = 1024
 
 
@@ -67,19 +69,19 @@ def _loop(producer: Producer, topic: str, values: list[bytes], keys: list[bytes]
 def _one(name: str, cluster: ClusterProfile, topic: str, values: list[bytes], keys: list[bytes]) -> float:
     conf = producer_config(cluster, "all")
     part = None
-    if name not in ("bare", "bare-keyed", "librdkafka"):
+    if name not in ("bare", "bare-keyed", "librdkafka", "librdkafka-keyed"):
         part = make_partitioner(name)
         conf.update(part.producer_config(500))
     producer = Producer(conf)
     try:
         if part is not None:
             part.bind(producer, conf)
-        keyed = name in ("bare-keyed", "key-hash")
+        keyed = name in ("bare-keyed", "librdkafka-keyed", "key-hash")
         warm = [value(i) for i in range(200)]
         _loop(producer, topic, warm, keys[:200] if keyed else None,
               part.partition if part is not None else None, None)
-        if name == "librdkafka":
-            return _loop(producer, topic, values, None, lambda t, k: -1, None) / len(values)  # noqa: ARG005
+        if name.startswith("librdkafka"):
+            return _loop(producer, topic, values, keys if keyed else None, lambda t, k: -1, None) / len(values)  # noqa: ARG005
         probing = part if name == "least-loaded" else None
         return _loop(producer, topic, values, keys if keyed else None,
                      part.partition if part is not None else None, probing) / len(values)
@@ -100,7 +102,7 @@ def client_cost(cluster: ClusterProfile, topic: str, records: int = 50_000, roun
             gc.collect()
             per[name].append(_one(name, cluster, topic, values, keys) * 1e6)
     us = {name: round(statistics.median(v), 3) for name, v in per.items()}
-    ratio = {name: round(us[name] / us["bare-keyed" if name == "key-hash" else "bare"], 3)
-             for name in ("librdkafka", "round-robin", "random", "least-loaded", "key-hash")}
+    ratio = {name: round(us[name] / us["bare-keyed" if "key" in name else "bare"], 3)
+             for name in CONTESTANTS if not name.startswith("bare")}
     return {"us_per_record": us, "rounds_us_per_record": {k: [round(x, 3) for x in v] for k, v in per.items()},
             "ratio_to_bare": ratio, "records": records, "rounds": rounds}
