@@ -199,6 +199,11 @@ class TypedProducer(Generic[T]):
                         "unreachable or too slow"
                     ) from None
 
+    @property
+    def partitioner(self) -> Partitioner | None:
+        """The partitioner choosing partitions (None: librdkafka's)."""
+        return self._partitioner
+
     # ------------------------------------------------------------------ lifecycle
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery reports (resolves futures); returns how many were served."""

@@ -58,7 +58,7 @@ def test_a_placement_whose_produce_raised_is_released() -> None:
 def test_a_strategy_by_name_is_built_bound_and_closed_with_the_producer() -> None:
     p = TypedProducer("127.0.0.1:1", "t", BytesCodec(), strategy="least-loaded",
                       config={"sticky.partitioning.linger.ms": 20})
-    part = p._partitioner
+    part = p.partitioner
     assert isinstance(part, LeastLoaded)
     assert part.native_keys and part.sticky_s == 0.02  # bound with the producer's config
     assert p.config["partitioner"] == "murmur2_random"

@@ -23,7 +23,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from kafkaops.apps.bench.balance_driver import PARTITIONS, key_of, producer_config, value
+from kafkaops.apps.bench.balance_driver import PARTITIONS, key_of, producer_config, rotated, value
 from kafkaops.clients.partitioners import BasePartitioner, make_partitioner
 from kafkaops.config import ClusterProfile
 
@@ -96,9 +96,8 @@ def client_cost(cluster: ClusterProfile, topic: str, records: int = 50_000, roun
     values = [value(i) for i in range(records)]
     keys = [key_of(i) for i in range(records)]
     per: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
-    names = list(CONTESTANTS)
     for r in range(max(1, rounds)):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in rotated(CONTESTANTS, r):
             gc.collect()
             per[name].append(_one(name, cluster, topic, values, keys) * 1e6)
     us = {name: round(statistics.median(v), 3) for name, v in per.items()}

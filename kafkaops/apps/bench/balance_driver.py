@@ -62,6 +62,14 @@ def key_of(i: int) -> bytes:
     return b"customer-%d" % (i * 7919 % 10_000)
 
 
+def rotated(names: Sequence[str], r: int) -> list[str]:
+    """Round ``r``'s order: ``names`` starting at position ``r``, reversed in odd rounds, so that
+    every contestant goes first in some round and follows a different one from round to round."""
+    k = r % len(names)
+    order = list(names[k:]) + list(names[:k])
+    return order[::-1] if r % 2 else order
+
+
 @dataclass
 class StrategyRun:
     """One strategy's producer in one scenario and what its delivery reports said."""
@@ -106,10 +114,17 @@ class StrategyRun:
         return sum(1 for p in inside if p in wanted) / len(inside) if inside else 0.0
 
 
-def summary(runs: Sequence[StrategyRun]) -> dict[str, Any]:
+def summary(runs: Sequence[StrategyRun], baseline: Sequence[StrategyRun] | None = None) -> dict[str, Any]:
     """One contestant over its rounds: median rate and latencies; the round with the worst
-    max/min partition ratio for the distribution (evenness must hold in every round)."""
+    max/min partition ratio for the distribution (evenness must hold in every round). With
+    ``baseline`` (the same rounds of another contestant), ``rate_ratio`` is the median of the
+    rounds' rate ratios: each round compares runs made minutes apart at most, so a machine
+    whose load changes between rounds disturbs it far less than a ratio of medians."""
     worst = max(runs, key=lambda r: r.max_min() or float("inf"))
+    extra: dict[str, Any] = {}
+    if baseline is not None:
+        ratios = [r.rate / b.rate if b.rate else 0.0 for r, b in zip(runs, baseline, strict=True)]
+        extra = {"rate_ratio": round(statistics.median(ratios), 3), "rounds_rate_ratio": [round(x, 3) for x in ratios]}
     return {
         "messages": worst.sent,
         "msgs_per_s": round(statistics.median(r.rate for r in runs), 1),
@@ -119,6 +134,7 @@ def summary(runs: Sequence[StrategyRun]) -> dict[str, Any]:
         "per_partition": list(worst.per_partition),
         "max_min_ratio": worst.max_min(),
         "lost": sum(r.lost if r.lost is not None else r.sent - r.delivered for r in runs),
+        **extra,
     }
 
 

@@ -30,7 +30,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from kafkaops.admin import admin_client, create_topic
-from kafkaops.apps.bench.balance_driver import PARTITIONS, STRATEGIES, WARM_UP, Driver, StrategyRun
+from kafkaops.apps.bench.balance_driver import PARTITIONS, STRATEGIES, WARM_UP, Driver, StrategyRun, rotated
 from kafkaops.config import ClusterProfile
 from kafkaops.waits import Deadline, wait_until
 
@@ -129,12 +129,6 @@ def _run_threads(drivers: Sequence[Driver], target: Callable[[Driver], None]) ->
         t.join()
 
 
-def rotated(names: Sequence[str], r: int) -> list[str]:
-    """``names`` starting at position ``r`` (round ``r``'s order)."""
-    k = r % len(names)
-    return list(names[k:]) + list(names[:k])
-
-
 def _warm_drivers(cluster: ClusterProfile, topics: dict[str, str], order: Sequence[str], acks: str,
                   timeline: bool = False) -> tuple[list[Driver], float]:
     """A warmed-up Driver per contestant (in ``order``) on its topic, and the start time they
@@ -167,9 +161,10 @@ def _paced_while(drivers: Sequence[Driver], rate: float, duration: float, start:
 
 def sequential(cluster: BalanceCluster, contestants: Sequence[str], messages: int, rounds: int = 3,
                linger_ms: float = 5, keyed: bool = False, prefix: str = "balance-healthy",
-               ) -> dict[str, list[StrategyRun]]:
+               settle_s: float = 1.0) -> dict[str, list[StrategyRun]]:
     """Throughput: each contestant alone, ``messages`` records as fast as possible, the order
-    rotated every round; every contestant gets the same settings (and keys, if ``keyed``)."""
+    rotated every round (:func:`rotated`), ``settle_s`` of quiet before each; every contestant
+    gets the same settings (and keys, if ``keyed``)."""
     profile = cluster.profile
     names = create_topics(profile, len(contestants), prefix)
     topics = dict(zip(contestants, names, strict=True))
@@ -177,6 +172,7 @@ def sequential(cluster: BalanceCluster, contestants: Sequence[str], messages: in
     try:
         for r in range(max(1, rounds)):
             for strategy in rotated(contestants, r):
+                time.sleep(settle_s)  # the brokers finish the previous contestant's work first
                 d = Driver(strategy, profile, topics[strategy], "all", time.perf_counter(), seed=r + 1,
                            linger_ms=linger_ms, keyed=keyed)
                 try:
