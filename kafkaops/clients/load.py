@@ -5,14 +5,17 @@ LeastLoaded asks for a delivery report of each run's first record only (its *pro
 run's records travel together, so when its probe is acknowledged the run counts as done.
 Per leader broker that gives:
 
-- *records in flight*: the records of runs whose probe is not acknowledged yet. By
-  Little's law it grows with the send rate and with the broker's latency.
 - *oldest in flight*: the age of the oldest unacknowledged probe. A frozen broker (GC
   pause, hung disk, SIGSTOP) answers nothing, so its oldest probe ages while every other
-  broker's stays near its latency: the leader is *stalled* once that age passes
+  broker's stays near its latency (a slow broker still acknowledges its oldest records
+  first). LeastLoaded sends the next run to the leader with the youngest such age, so a
+  frozen leader is left after the run that found it frozen, well before it counts as
+  stalled; it is *stalled* once that age passes
   ``max(stall_min_s, stall_factor x the typical probe latency)`` (the role of the Java
   producer's ``partitioner.availability.timeout.ms``, KIP-794, but relative to how fast
   the cluster answers right now, so a slow machine does not make every broker stalled).
+- *records in flight*: the records of runs whose probe is not acknowledged yet (by
+  Little's law, send rate times latency); it breaks ties of age.
 
 Only run switches and probe reports touch this (a few hundred times a second at most),
 so one lock around them costs nothing per record. librdkafka's statistics
@@ -118,21 +121,26 @@ class LoadTracker:
 
     # ------------------------------------------------------------------ reads
     def choose(self, leaders: Sequence[int], tick: int) -> int:
-        """The leader to send the next run to: not stalled, fewest records in flight, ties
-        in rotation (``tick``); if every leader is stalled, the one stalled the shortest."""
+        """The leader to send the next run to: not stalled, then the youngest oldest record in
+        flight (a leader with nothing in flight first), then the fewest records in flight, ties
+        in rotation (``tick``); if every leader is stalled, the one stalled the shortest.
+
+        The age ranks before the count: a frozen leader's count stops growing (nothing more is
+        acknowledged, and little more is sent), but its age grows with every millisecond, while
+        a leader that is merely slow keeps acknowledging its oldest records."""
         now = self.clock()
         with self.lock:
             threshold = self._threshold_locked()
             n = len(leaders)
-            best, best_key = leaders[tick % n], (2, 0.0)
+            best, best_key = leaders[tick % n], (2, 0.0, 0)
             for i in range(n):
                 broker = leaders[(tick + i) % n]
                 b = self._brokers.get(broker)
                 if b is None or not b.outstanding:
-                    key: tuple[int, float] = (0, 0.0)
+                    key: tuple[int, float, int] = (0, 0.0, 0)
                 else:
                     age = now - next(iter(b.outstanding.values())).sent
-                    key = (1, age) if threshold is not None and age > threshold else (0, float(b.inflight))
+                    key = (1, age, 0) if threshold is not None and age > threshold else (0, age, b.inflight)
                 if key < best_key:
                     best, best_key = broker, key
             return best

@@ -8,8 +8,6 @@ kill comes last.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,8 +15,7 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from kafkaops.admin import create_topic
-from kafkaops.apps.bench.balance_driver import Driver
-from kafkaops.apps.bench.balance_scenarios import topic_leaders
+from kafkaops.apps.bench.balance_scenarios import paused, sequential, topic_leaders
 from kafkaops.clients.partitioners import LeastLoaded, RoundRobin, murmur2_partition
 from kafkaops.clients.producer import TypedProducer
 from kafkaops.serde.codec import BytesCodec
@@ -49,56 +46,18 @@ def victim(cluster: LocalCluster, leaders: tuple[int, ...]) -> int:
 
 @pytest.mark.destructive
 def test_least_loaded_sends_almost_nothing_to_a_paused_leader(own_cluster: LocalCluster) -> None:
-    bootstrap = own_cluster.bootstrap_servers
-    rr_topic, leaders = new_topic(own_cluster, "balance-pause-rr")
-    ll_topic, ll_leaders = new_topic(own_cluster, "balance-pause-ll")
-    broker = victim(own_cluster, leaders)
-    drivers = [Driver("round-robin", bootstrap, rr_topic, "1", 0.0), Driver("least-loaded", bootstrap, ll_topic, "1", 0.0)]
-    for d in drivers:
-        d.timeline = True
-        d.warm_up()
-    start = time.perf_counter() + 0.3
-    for d in drivers:
-        d.t0 = start
-    window: list[float] = []
-
-    def pause() -> None:
-        time.sleep(max(0.0, start + 1.5 - time.perf_counter()))
-        own_cluster.pause_broker(broker)
-        try:
-            window.append(time.perf_counter() - start)
-            time.sleep(3.0)
-            window.append(time.perf_counter() - start)
-        finally:
-            own_cluster.resume_broker(broker)
-
-    pauser = threading.Thread(target=pause)
-    pauser.start()
-    threads = [threading.Thread(target=d.paced, args=(1000.0, 6.0, start)) for d in drivers]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        pauser.join()
-        own_cluster.resume_broker(broker)
-        for d in drivers:
-            d.close()
-
-    def paused_share(d: Driver, topic_leaders: tuple[int, ...]) -> float:
-        began, ended = window[0] + 0.1, window[1]  # records produced while the leader was frozen
-        during = [p for t, p in d.run.timeline if began <= t <= ended]
-        assert len(during) > 500, f"{d.run.strategy}: only {len(during)} records during the pause"
-        return sum(1 for p in during if topic_leaders[p] == broker) / len(during)
-
-    rr_share = paused_share(drivers[0], leaders)
-    ll_share = paused_share(drivers[1], ll_leaders)
-    log.info("share to paused broker %d: round-robin %.3f, least-loaded %.3f", broker, rr_share, ll_share)
+    sequential(own_cluster, ("librdkafka",), 20_000, rounds=1)  # brokers past their JVM warm-up first
+    result = paused(own_cluster, "1", order=("round-robin", "least-loaded"))  # 1 s in every 3 s, acks=1
+    rr, ll = result.runs["round-robin"], result.runs["least-loaded"]
+    rr_share, ll_share = (result.share_during_pauses(s) for s in ("round-robin", "least-loaded"))
+    log.info("share to paused broker %d while paused: round-robin %.3f, least-loaded %.3f; p99 %.0f vs %.0f ms",
+             result.broker, rr_share, ll_share, rr.percentile(0.99), ll.percentile(0.99))
+    assert len(result.pauses) == 4
     assert rr_share > 0.25  # round robin keeps feeding the frozen leader its third
     assert ll_share <= 0.05  # least-loaded sees the stall within a run or two and sends elsewhere
-    for d in drivers:
-        assert d.run.failed == 0 and d.run.delivered == d.run.sent
+    assert ll.percentile(0.99) <= 0.5 * rr.percentile(0.99)
+    for run in (rr, ll):
+        assert run.failed == 0 and run.delivered == run.sent
 
 
 def test_bench_balance_json_has_every_strategy_in_the_issue_shape(

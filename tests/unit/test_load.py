@@ -60,7 +60,8 @@ def test_a_stalled_leader_is_avoided_even_with_fewer_records_in_flight() -> None
             load.grew(probe, 50)
 
     busy()
-    assert load.stalled() == set() and load.choose((1, 2), 0) == 1  # fewer in flight, not stalled yet
+    assert load.stalled() == set()  # not stalled yet, but its oldest record is older than any of broker 2's
+    assert load.choose((1, 2), 0) == 2 and load.inflight(1) < load.inflight(2)
     clock.now += 0.02
     busy()
     assert load.stalled() == {1}
@@ -164,3 +165,27 @@ def test_thread_safe_counts_balance_out() -> None:
     for t in threads:
         t.join()
     assert [load.inflight(b) for b in (1, 2, 3)] == [0, 0, 0]
+
+
+def test_a_frozen_leader_is_left_even_when_every_leader_is_slow() -> None:
+    """Every broker takes 500 ms to answer (an overloaded machine); broker 1 then freezes. Its
+    count of records in flight stops growing, but its oldest record keeps ageing."""
+    clock = Clock()
+    ll = least_loaded((1, 2, 3, 1, 2, 3), clock)
+    pending: list[tuple[float, int]] = []  # (sent, partition) of probes
+    frozen_at = clock.now + 2.0
+    after_freeze: Counter[int] = Counter()
+    for _ in range(5000):  # 1,000 records/s for 5 s
+        now = clock.now
+        p = ll.partition("t", None)
+        if ll.probe is not None:
+            pending.append((now, p))
+        if now > frozen_at + 0.1:
+            after_freeze[p % 3] += 1  # p % 3 == 0: led by broker 1
+        for sent, q in [x for x in pending if x[0] <= now - 0.5]:
+            if q % 3 != 0 or sent + 0.5 < frozen_at:  # broker 1 answers nothing once frozen
+                pending.remove((sent, q))
+                ll.on_delivery("t", q, None, 0.5)
+        clock.now += 0.001
+    assert after_freeze[0] <= 0.02 * sum(after_freeze.values())
+    assert after_freeze[1] > 1000 and after_freeze[2] > 1000
