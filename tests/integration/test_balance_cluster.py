@@ -77,7 +77,8 @@ def test_bench_balance_json_has_every_strategy_in_the_issue_shape(
     assert list(doc) == ["settings", "scenarios", "targets"] and list(doc["scenarios"]) == ["healthy"]
     assert doc["settings"]["producer"]["acks"] == "all" and doc["settings"]["rounds"] == 1
     rows = doc["scenarios"]["healthy"]
-    assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "librdkafka"]
+    assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "round-robin(max_skew=None)",
+                          "librdkafka"]
     for strategy, row in rows.items():
         assert set(row) == {"messages", "msgs_per_s", "rounds_msgs_per_s", "p50_ms", "p99_ms", "per_partition",
                             "max_min_ratio", "lost", "rate_ratio", "rounds_rate_ratio"}

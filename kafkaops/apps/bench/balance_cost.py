@@ -23,12 +23,20 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from kafkaops.apps.bench.balance_driver import PARTITIONS, key_of, producer_config, rotated, value
-from kafkaops.clients.partitioners import BasePartitioner, make_partitioner
+from kafkaops.apps.bench.balance_driver import (
+    PARTITIONS,
+    UNBOUNDED_RR,
+    contestant_partitioner,
+    key_of,
+    producer_config,
+    rotated,
+    value,
+)
+from kafkaops.clients.partitioners import BasePartitioner
 from kafkaops.config import ClusterProfile
 
-CONTESTANTS = ("bare", "librdkafka", "round-robin", "random", "least-loaded", "bare-keyed", "librdkafka-keyed",
-               "key-hash")
+CONTESTANTS = ("bare", "librdkafka", "round-robin", UNBOUNDED_RR, "random", "least-loaded", "bare-keyed",
+               "librdkafka-keyed", "key-hash")
 CHUNK = 1024
 
 
@@ -70,7 +78,7 @@ def _one(name: str, cluster: ClusterProfile, topic: str, values: list[bytes], ke
     conf = producer_config(cluster, "all")
     part = None
     if name not in ("bare", "bare-keyed", "librdkafka", "librdkafka-keyed"):
-        part = make_partitioner(name)
+        part = contestant_partitioner(name)
         conf.update(part.producer_config(500))
     producer = Producer(conf)
     try:

@@ -27,6 +27,15 @@ from kafkaops.config import ClusterProfile, as_profile
 log = logging.getLogger(__name__)
 
 STRATEGIES = ("round-robin", "random", "least-loaded", "key-hash", "librdkafka")
+UNBOUNDED_RR = "round-robin(max_skew=None)"
+"""RoundRobin without its evenness bound: in the healthy and cost scenarios, to show what the bound costs."""
+
+
+def contestant_partitioner(name: str, **kwargs: Any) -> BasePartitioner:
+    """The partitioner of a contestant named by its strategy (or :data:`UNBOUNDED_RR`)."""
+    if name == UNBOUNDED_RR:
+        return make_partitioner("round-robin", max_skew=None, **kwargs)
+    return make_partitioner(name, **kwargs)
 PARTITIONS = 12
 VALUE_SIZE = 100
 WARM_UP = 200
@@ -156,7 +165,7 @@ class Driver:
             kwargs: dict[str, Any] = {"refresh_interval_s": 1.0}
             if strategy in ("random", "key-hash"):
                 kwargs["seed"] = seed
-            self.partitioner = make_partitioner(strategy, **kwargs)
+            self.partitioner = contestant_partitioner(strategy, **kwargs)
             conf.update(self.partitioner.producer_config(500))
         self.producer = Producer(conf)
         if self.partitioner is not None:
