@@ -54,7 +54,9 @@ def test_least_loaded_sends_almost_nothing_to_a_paused_leader(own_cluster: Local
              result.broker, rr_share, ll_share, rr.percentile(0.99), ll.percentile(0.99))
     assert len(result.pauses) == 4
     assert rr_share > 0.25  # round robin keeps feeding the frozen leader its third
-    assert ll_share <= 0.05  # least-loaded sees the stall within a run or two and sends elsewhere
+    # least-loaded sees the stall within a run or two and sends elsewhere; this needs brokers that
+    # answer well within the 1 s pause (a machine loaded so that every record waits seconds hides it)
+    assert ll_share <= 0.05, f"p50 latency {rr.percentile(0.5):.0f} ms (round-robin), {ll.percentile(0.5):.0f} ms"
     # (p99 latency is the bench's figure: on a loaded machine the brokers' own slowness dominates it)
     for run in (rr, ll):
         assert run.failed == 0 and run.delivered == run.sent
