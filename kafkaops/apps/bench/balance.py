@@ -158,6 +158,8 @@ def run(
         "value_bytes": 100, "producer": settings("all", linger_ms), "order": "rotated every round, reversed in odd rounds",
         "figures": "median of the rounds; ratios: median of the rounds' ratios",
     })
+    progress("warm-up: 20,000 records (the brokers' JVMs compile their hot paths), not measured")
+    sequential(cluster, ("librdkafka",), 20_000, rounds=1, linger_ms=linger_ms, prefix="balance-warm-up", settle_s=0)
     if "healthy" in scenarios:
         progress(f"healthy: {messages} records without a key per contestant, {rounds} round(s)")
         contestants = (*STRATEGIES[:-1], UNBOUNDED_RR, STRATEGIES[-1])
