@@ -1,21 +1,24 @@
-"""Per-broker load as LeastLoaded sees it: records in flight and the age of the oldest of them.
+"""Per-broker load as LeastLoaded sees it: records in flight and how long each broker has been silent.
 
 The partitioners place records in *runs* (see :mod:`kafkaops.clients.partitioners`), and
 LeastLoaded asks for a delivery report of each run's first record only (its *probe*). A
 run's records travel together, so when its probe is acknowledged the run counts as done.
 Per leader broker that gives:
 
-- *oldest in flight*: the age of the oldest unacknowledged probe. A frozen broker (GC
-  pause, hung disk, SIGSTOP) answers nothing, so its oldest probe ages while every other
-  broker's stays near its latency (a slow broker still acknowledges its oldest records
-  first). LeastLoaded sends the next run to the leader with the youngest such age, so a
-  frozen leader is left after the run that found it frozen, well before it counts as
-  stalled; it is *stalled* once that age passes
-  ``max(stall_min_s, stall_factor x the typical probe latency)`` (the role of the Java
-  producer's ``partitioner.availability.timeout.ms``, KIP-794, but relative to how fast
-  the cluster answers right now, so a slow machine does not make every broker stalled).
+- *silence*: how long the broker has owed us an answer: since its last acknowledgement,
+  or since its oldest unacknowledged probe was sent if that is later (the oldest record in
+  flight, bounded by progress). A frozen broker (GC pause, hung disk, SIGSTOP) answers
+  nothing, so its silence grows while a broker that is merely slow, even seconds slow on an
+  overloaded machine, keeps acknowledging runs one after the other. A
+  leader is *stalled* once its silence passes ``stall_min_s`` and ``stall_factor`` times the
+  median silence of the other leaders that owe answers (or, when none does, times the
+  typical probe latency): the role of the Java producer's
+  ``partitioner.availability.timeout.ms`` (KIP-794), but relative to how the rest of the
+  cluster answers right now, so a slow machine does not make every broker stalled. A
+  stalled leader gets no runs while another leader does not stall.
 - *records in flight*: the records of runs whose probe is not acknowledged yet (by
-  Little's law, send rate times latency); it breaks ties of age.
+  Little's law, send rate times latency): among leaders that do not stall, the next run
+  goes to the one with the fewest.
 
 Only run switches and probe reports touch this (a few hundred times a second at most),
 so one lock around them costs nothing per record. librdkafka's statistics
@@ -51,6 +54,14 @@ class _Broker:
     outstanding: dict[int, Probe] = field(default_factory=dict)  # id -> probe, oldest first
     inflight: int = 0
     latency: float | None = None
+    last_ack: float = float("-inf")
+
+    def silence(self, now: float) -> float:
+        """Seconds this broker has owed us an answer: since its last acknowledgement or, if
+        later, since its oldest unacknowledged probe was sent (0 with nothing in flight)."""
+        if not self.outstanding:
+            return 0.0
+        return now - max(self.last_ack, next(iter(self.outstanding.values())).sent)
 
 
 class LoadTracker:
@@ -105,6 +116,7 @@ class LoadTracker:
             if b.outstanding.pop(id(probe), None) is None:
                 return
             b.inflight = max(0, b.inflight - probe.records)
+            b.last_ack = now
             latency = now - probe.sent
             b.latency = latency if b.latency is None else b.latency + LATENCY_ALPHA * (latency - b.latency)
 
@@ -121,44 +133,35 @@ class LoadTracker:
 
     # ------------------------------------------------------------------ reads
     def choose(self, leaders: Sequence[int], tick: int) -> int:
-        """The leader to send the next run to: not stalled, then the youngest oldest record in
-        flight (a leader with nothing in flight first), then the fewest records in flight, ties
-        in rotation (``tick``); if every leader is stalled, the one stalled the shortest.
-
-        The age ranks before the count: a frozen leader's count stops growing (nothing more is
-        acknowledged, and little more is sent), but its age grows with every millisecond, while
-        a leader that is merely slow keeps acknowledging its oldest records."""
+        """The leader to send the next run to: not stalled, fewest records in flight, ties in
+        rotation (``tick``); if every leader is stalled, the one silent the shortest."""
         now = self.clock()
         with self.lock:
-            threshold = self._threshold_locked()
+            stalled = self._stalled_locked(now)
             n = len(leaders)
-            best, best_key = leaders[tick % n], (2, 0.0, 0)
+            best, best_key = leaders[tick % n], (2, 0.0)
             for i in range(n):
                 broker = leaders[(tick + i) % n]
                 b = self._brokers.get(broker)
                 if b is None or not b.outstanding:
-                    key: tuple[int, float, int] = (0, 0.0, 0)
+                    key: tuple[int, float] = (0, 0.0)
+                elif broker in stalled:
+                    key = (1, b.silence(now))
                 else:
-                    age = now - next(iter(b.outstanding.values())).sent
-                    key = (1, age, 0) if threshold is not None and age > threshold else (0, age, b.inflight)
+                    key = (0, float(b.inflight))
                 if key < best_key:
                     best, best_key = broker, key
             return best
 
     def stall_threshold(self) -> float | None:
-        """Seconds without an acknowledgement after which a leader with records in flight is stalled."""
+        """Seconds of silence after which a leader counts as stalled when the others are idle."""
         with self.lock:
             return self._threshold_locked()
 
     def stalled(self) -> set[int]:
-        """Leaders whose oldest probe is older than :meth:`stall_threshold`."""
-        now = self.clock()
+        """Leaders silent for far longer than the others (see the module docstring)."""
         with self.lock:
-            threshold = self._threshold_locked()
-            if threshold is None:
-                return set()
-            return {broker for broker, b in self._brokers.items()
-                    if b.outstanding and now - next(iter(b.outstanding.values())).sent > threshold}
+            return self._stalled_locked(self.clock())
 
     def inflight(self, broker: int) -> int:
         """Records of unacknowledged runs on ``broker``."""
@@ -172,6 +175,12 @@ class LoadTracker:
             if b is None or not b.outstanding:
                 return 0.0
             return self.clock() - next(iter(b.outstanding.values())).sent
+
+    def silence(self, broker: int) -> float:
+        """Seconds ``broker`` has owed an answer (see the module docstring; 0: nothing in flight)."""
+        with self.lock:
+            b = self._brokers.get(broker)
+            return b.silence(self.clock()) if b is not None else 0.0
 
     def latency(self, broker: int) -> float | None:
         """Moving average of the broker's probe latency (produce to acknowledgement), seconds."""
@@ -191,3 +200,26 @@ class LoadTracker:
         latencies = [b.latency for b in self._brokers.values() if b.latency is not None]
         typical = statistics.median(latencies) if latencies else 0.0
         return max(self.stall_min_s, self.stall_factor * typical)
+
+    def _stalled_locked(self, now: float) -> set[int]:
+        """A leader is stalled when silent longer than ``stall_min_s`` and ``stall_factor`` times
+        the median silence of the other leaders that owe answers (they answer, however slowly);
+        when no other leader owes one, ``stall_factor`` times the typical latency."""
+        if self.stall_min_s is None:
+            return set()
+        silences = {broker: b.silence(now) for broker, b in self._brokers.items() if b.outstanding}
+        stalled = set()
+        fallback = None
+        for broker, quiet in silences.items():
+            if quiet <= self.stall_min_s:
+                continue
+            others = [q for other, q in silences.items() if other != broker]
+            if others:
+                limit = max(self.stall_min_s, self.stall_factor * statistics.median(others))
+            else:
+                if fallback is None:
+                    fallback = max(self.stall_min_s, self._threshold_locked() or 0.0)
+                limit = fallback
+            if quiet > limit:
+                stalled.add(broker)
+        return stalled

@@ -60,8 +60,7 @@ def test_a_stalled_leader_is_avoided_even_with_fewer_records_in_flight() -> None
             load.grew(probe, 50)
 
     busy()
-    assert load.stalled() == set()  # not stalled yet, but its oldest record is older than any of broker 2's
-    assert load.choose((1, 2), 0) == 2 and load.inflight(1) < load.inflight(2)
+    assert load.stalled() == set() and load.choose((1, 2), 0) == 1  # fewer in flight, not stalled yet
     clock.now += 0.02
     busy()
     assert load.stalled() == {1}
@@ -83,16 +82,26 @@ def test_the_stall_threshold_follows_the_clusters_latency() -> None:
     assert load.stalled() == set()  # slow like the others, not stalled
 
 
-def test_when_every_leader_is_stalled_the_least_stalled_wins() -> None:
+def test_leaders_silent_alike_are_slow_not_stalled_but_one_far_more_silent_is() -> None:
     clock = Clock()
-    load = LoadTracker(stall_min_s=0.05, clock=clock)
+    load = LoadTracker(stall_min_s=0.05, stall_factor=4, clock=clock)
     load.sent("t", 0, 1)
     clock.now += 0.3
     load.sent("t", 1, 2)
     clock.now += 0.2
-    assert load.stalled() == {1, 2}
-    assert load.choose((1, 2), 0) == 2
-    assert load.oldest_age(1) == 0.5 and load.oldest_age(3) == 0.0
+    assert load.silence(1) == 0.5 and abs(load.silence(2) - 0.2) < 1e-9 and load.silence(3) == 0.0
+    assert load.oldest_age(1) == 0.5
+    assert load.stalled() == set()  # within a factor 4 of each other: a slow machine, nobody stalls
+    assert load.choose((1, 2), 0) == 1  # one run in flight each: rotation
+    clock.now += 1.0
+    load.acked("t", 1)  # broker 2 answers (late), broker 1 stays silent
+    load.sent("t", 1, 2)
+    assert load.stalled() == {1}
+    assert load.choose((1, 2), 0) == 2 and load.choose((1, 2), 1) == 2
+    alone = LoadTracker(stall_min_s=0.05, stall_factor=4, clock=clock)
+    alone.sent("t", 0, 1)  # no other leader owes an answer: the floor decides
+    clock.now += 0.06
+    assert alone.stalled() == {1} and alone.choose((1,), 0) == 1
 
 
 def test_an_idle_leader_is_not_stalled() -> None:
@@ -169,7 +178,8 @@ def test_thread_safe_counts_balance_out() -> None:
 
 def test_a_frozen_leader_is_left_even_when_every_leader_is_slow() -> None:
     """Every broker takes 500 ms to answer (an overloaded machine); broker 1 then freezes. Its
-    count of records in flight stops growing, but its oldest record keeps ageing."""
+    count of records in flight stops growing and its oldest record is no older than the
+    others', but it stops acknowledging while they go on."""
     clock = Clock()
     ll = least_loaded((1, 2, 3, 1, 2, 3), clock)
     pending: list[tuple[float, int]] = []  # (sent, partition) of probes
