@@ -9,8 +9,8 @@ Strategies (``make_partitioner(name)`` with the CLI names):
 - ``round-robin`` :class:`RoundRobin`: runs in strict partition order, every partition kept
   within ``max_skew`` (1 %) of the others' record counts.
 - ``random`` :class:`Random`: each run to a uniformly random available partition.
-- ``least-loaded`` :class:`LeastLoaded`: each run to the leader whose oldest unacknowledged
-  record is youngest, never to a stalled one (:mod:`kafkaops.clients.load`), like the Java
+- ``least-loaded`` :class:`LeastLoaded`: each run to the leader with the fewest records in
+  flight, never to a stalled (silent) one (:mod:`kafkaops.clients.load`), like the Java
   producer's adaptive partitioning (KIP-794).
 - ``key-hash`` :class:`KeyHash`: Kafka's murmur2 for keys, runs to random available
   partitions for records without one (librdkafka's ``murmur2_random``).
@@ -346,8 +346,7 @@ class KeyHash(Random):
 
 
 class LeastLoaded(BasePartitioner):
-    """Each run to the available leader whose oldest record in flight is youngest (then the
-    fewest records in flight), never to a stalled one.
+    """Each run to the available leader with the fewest records in flight, never to a stalled one.
 
     ``load`` is the :class:`~kafkaops.clients.load.LoadTracker` (its ``stall_min_s`` and
     ``stall_factor`` say when a leader counts as stalled). The first record of every run
