@@ -44,6 +44,7 @@ def render(report: BenchReport, as_json: bool = False) -> None:
         met = "" if target is None else ("[green]yes[/]" if value >= target else "[red]no[/]")
         ratios.add_row(key, f"{value:.2f}x", "" if target is None else f">= {target:.2f}x", met)
     out.print(ratios)
+    out.print("settings: " + json.dumps(report.settings, default=str), highlight=False)
     for note in report.notes:
         out.print(f"[dim]{note}[/]")
 
@@ -53,7 +54,7 @@ def render(report: BenchReport, as_json: bool = False) -> None:
 def produce_command(
     records: RecordsOpt = 50_000,
     rounds: RoundsOpt = 3,
-    peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: records/5)")] = None,
+    peer_records: Annotated[int | None, typer.Option(help="records for kafka-python (default: --records)")] = None,
     as_json: JsonOpt = False,
     *,
     target: Target,
@@ -101,16 +102,17 @@ def queues_command(
 
 @bench_app.command("balance")
 def balance_command(
-    messages: Annotated[int, typer.Option("--messages", "-n", help="records per strategy in the healthy scenario")] = 100_000,
+    messages: Annotated[int, typer.Option("--messages", "-n", help="records per contestant in healthy and keyed")] = 100_000,
     scenario: Annotated[
-        list[str] | None, typer.Option("--scenario", "-s", help="healthy, paused, paused-acks-all, leader-kill (default: all)")
+        list[str] | None,
+        typer.Option("--scenario", "-s", help="healthy, keyed, cost, paused, paused-acks-all, leader-kill (default: all)"),
     ] = None,
     plot: Annotated[Path, typer.Option(help="PNG of per-partition counts over time in the paused scenario")] = Path(
         "balance-paused.png"
     ),
-    as_json: Annotated[bool, typer.Option("--json", help='one JSON object {"scenarios": ...}')] = False,
-    rounds: Annotated[int, typer.Option(help="healthy: interleaved rounds, each strategy's best counts")] = 3,
-    linger_ms: Annotated[float, typer.Option("--linger-ms", help="healthy: linger.ms of every contestant (librdkafka's default: 5)")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object: settings, scenarios, cost, targets")] = False,
+    rounds: Annotated[int, typer.Option(help="rounds of every scenario (order rotated); figures are medians")] = 3,
+    linger_ms: Annotated[float, typer.Option("--linger-ms", help="linger.ms of every contestant (librdkafka's default: 5)")] = 5,
 ) -> None:
     """Partitioners side by side on the local cluster (`kafkaops up`): it pauses and kills a broker."""
     from kafkaops.apps.bench import balance
@@ -123,35 +125,42 @@ def balance_command(
         raise ConfigError(f"--messages must be at least 1000, not {messages}")
     report = balance.run(local_cluster(), messages, chosen, progress=lambda s: err.print(f"[dim]{s}[/]"),
                          rounds=max(1, rounds), linger_ms=linger_ms)
-    over = ", ".join(f"{k} {v:.2f} us" for k, v in report.overhead_us.items())
     if as_json:
         out.print_json(json.dumps(report.to_json()))
-        err.print(f"per-call overhead (12 partitions): {over}", highlight=False)
         return
     _render_balance(report)
-    out.print(f"per-call overhead (timeit, 12 partitions): {over}")
     if report.paused is not None:
         try:
             path = balance.plot_paused(report.paused, plot)
-            out.print(f"plot of the paused scenario: {path}")
+            out.print(f"plot of the paused scenario (last round): {path}")
         except ImportError:
             err.print("no plot: matplotlib is not installed (pip install 'kafkaops[bench]')")
 
 
 def _render_balance(report: BalanceReport) -> None:
-    """One table per scenario, then the targets."""
+    """The settings, one table per scenario, the client cost, then the targets."""
+    out.print("settings: " + json.dumps(report.settings), highlight=False)
     for name, rows in report.scenarios.items():
-        extra = "paused_broker_share" if name.startswith("paused") else "recovery_s" if name == "leader-kill" else None
-        table = Table(title=f"{name}")
-        for col in ("strategy", "messages", "msgs/s", "p50 ms", "p99 ms", "max/min", "lost") + ((extra,) if extra else ()):
+        extra = ("paused_broker_share", "paused_broker_share_all") if name.startswith("paused") else (
+            ("recovery_s",) if name == "leader-kill" else ())
+        table = Table(title=f"{name} (median of {report.settings['rounds']} round(s))")
+        for col in ("strategy", "messages", "msgs/s", "p50 ms", "p99 ms", "max/min", "lost") + extra:
             table.add_column(col, justify="left" if col == "strategy" else "right")
         for strategy, r in rows.items():
-            ratio = "-" if r["max_min_ratio"] is None else f"{r['max_min_ratio']:.3f}"
+            ratio = "-" if r["max_min_ratio"] is None else f"{r['max_min_ratio']:.4f}"
             cells = [strategy, str(r["messages"]), f"{r['msgs_per_s']:,.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}",
                      ratio, str(r["lost"])]
-            if extra:
-                cells.append("-" if r[extra] is None else f"{r[extra]:.3f}" if extra != "recovery_s" else f"{r[extra]:.2f}")
+            cells += ["-" if r[col] is None else f"{r[col]:.3f}" for col in extra]
             table.add_row(*cells)
+        out.print(table)
+    if report.cost is not None:
+        table = Table(title=f"cost: producing-thread CPU per record ({report.cost['records']} records, "
+                            f"median of {report.cost['rounds']})")
+        for col in ("contestant", "µs/record", "/ bare"):
+            table.add_column(col, justify="left" if col == "contestant" else "right")
+        for name, us in report.cost["us_per_record"].items():
+            ratio = report.cost["ratio_to_bare"].get(name)
+            table.add_row(name, f"{us:.3f}", "-" if ratio is None else f"{ratio:.2f}x")
         out.print(table)
     targets = Table(title="targets (side by side, same run)")
     for col in ("target", "measured", "wanted", "met"):

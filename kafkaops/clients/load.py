@@ -1,228 +1,225 @@
-"""Producer-side load per partition and per leader broker, for the LeastLoaded partitioner.
+"""Per-broker load as LeastLoaded sees it: records in flight and how long each broker has been silent.
 
-The main signal is *in flight*: records handed to the producer and not yet
-acknowledged, counted per partition and per leader from the produce and delivery
-callbacks. By Little's law it grows with both the send rate and the broker's
-latency, so a slow leader accumulates in-flight records. A second, faster signal is
-*stalled*: a leader with records in flight and no delivery report for ``stall_s``
-(the role of the Java producer's ``partitioner.availability.timeout.ms``, KIP-794)
-counts as loaded beyond every leader that makes progress, so a frozen broker (GC
-pause, hung disk) stops receiving records within ``stall_s`` even when the whole
-cluster is slow. librdkafka statistics (``statistics.interval.ms``: per broker
-``outbuf_msg_cnt``, ``waitresp_msg_cnt``, ``rtt``) can be blended in with weights
-(off by default: they are up to one interval old and also count records this tracker
-did not place).
+The partitioners place records in *runs* (see :mod:`kafkaops.clients.partitioners`), and
+LeastLoaded asks for a delivery report of each run's first record only (its *probe*). A
+run's records travel together, so when its probe is acknowledged the run counts as done.
+Per leader broker that gives:
 
-Thread-safe: one lock around every update; counts never go below zero.
+- *silence*: how long the broker has owed us an answer: since its last acknowledgement,
+  or since its oldest unacknowledged probe was sent if that is later (the oldest record in
+  flight, bounded by progress). A frozen broker (GC pause, hung disk, SIGSTOP) answers
+  nothing, so its silence grows while a broker that is merely slow, even seconds slow on an
+  overloaded machine, keeps acknowledging runs one after the other. A
+  leader is *stalled* once its silence passes ``stall_min_s`` and ``stall_factor`` times the
+  median silence of the other leaders that owe answers (or, when none does, times the
+  typical probe latency): the role of the Java producer's
+  ``partitioner.availability.timeout.ms`` (KIP-794), but relative to how the rest of the
+  cluster answers right now, so a slow machine does not make every broker stalled. A
+  stalled leader gets no runs while another leader does not stall.
+- *records in flight*: the records of runs whose probe is not acknowledged yet (by
+  Little's law, send rate times latency): among leaders that do not stall, the next run
+  goes to the one with the fewest.
+
+Only run switches and probe reports touch this (a few hundred times a second at most),
+so one lock around them costs nothing per record. librdkafka's statistics
+(``outbuf_msg_cnt``, ``waitresp_msg_cnt``, ``int_latency``) say the same things per broker
+but ``statistics.interval.ms`` late and at the cost of a JSON document per interval, so
+they only feed broker connection states (:mod:`kafkaops.clients.metadata`).
 """
 
 from __future__ import annotations
 
-import json
+import statistics
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from kafkaops.clients.metadata import TopicView
+LATENCY_ALPHA = 0.2
+"""Weight of a new probe latency in a broker's moving average."""
 
-STALLED = 1e9
-"""Added to a stalled leader's load: it ranks after every leader that makes progress."""
-STALL_CHECK_S = 0.005
-"""How often ``pick`` re-evaluates which leaders are stalled."""
+
+@dataclass(slots=True)
+class Probe:
+    """The first record of a run, sent at ``sent``; ``records`` grows while the run goes on."""
+
+    broker: int
+    sent: float
+    records: int = 1
+
+
+@dataclass(slots=True)
+class _Broker:
+    outstanding: dict[int, Probe] = field(default_factory=dict)  # id -> probe, oldest first
+    inflight: int = 0
+    latency: float | None = None
+    last_ack: float = float("-inf")
+
+    def silence(self, now: float) -> float:
+        """Seconds this broker has owed us an answer: since its last acknowledgement or, if
+        later, since its oldest unacknowledged probe was sent (0 with nothing in flight)."""
+        if not self.outstanding:
+            return 0.0
+        return now - max(self.last_ack, next(iter(self.outstanding.values())).sent)
 
 
 class LoadTracker:
-    """In-flight counts per (topic, partition) and per leader, stall detection, optional stats blending."""
+    """Records in flight and the oldest unacknowledged probe per leader; stall detection.
+
+    ``stall_min_s`` and ``stall_factor`` set when a leader counts as stalled (see the
+    module docstring); ``stall_min_s=None`` turns stall detection off.
+    """
 
     def __init__(
         self,
-        stats_weight: float = 0.0,
-        rtt_weight: float = 0.0,
-        stall_s: float | None = 0.25,
+        stall_min_s: float | None = 0.05,
+        stall_factor: float = 4.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stats_weight = stats_weight
-        """Weight of the broker's queued records from statistics (outbuf + waitresp)."""
-        self.rtt_weight = rtt_weight
-        """Load added per millisecond of the broker's average round-trip time (statistics)."""
-        self.stall_s = stall_s
-        """A leader with records in flight and no delivery report for this long is stalled (None: off)."""
+        self.stall_min_s = stall_min_s
+        self.stall_factor = stall_factor
         self.clock = clock
         self.lock = threading.Lock()
-        self._partition: dict[str, list[int]] = {}
-        self._leaders: dict[str, tuple[int, ...]] = {}
-        self._leader: dict[int, int] = {}
-        self._progress: dict[int, float] = {}
-        self._stats_load: dict[int, float] = {}
-        self._stalled: set[int] = set()
-        self._stall_due = 0.0
+        self._brokers: dict[int, _Broker] = {}
+        self._pending: dict[tuple[str, int], deque[Probe]] = {}
 
     # ------------------------------------------------------------------ updates
-    def track(self, view: TopicView) -> None:
-        """Follow a topic's leaders; in-flight counts move with a partition to its new leader."""
+    def sent(self, topic: str, partition: int, broker: int) -> Probe:
+        """A run's first record (its probe) was handed to the producer for ``partition`` led by ``broker``."""
+        probe = Probe(broker, self.clock())
         with self.lock:
-            counts = self._partition.get(view.topic)
-            if counts is None:
-                counts = self._partition[view.topic] = [0] * view.partition_count
-            elif len(counts) < view.partition_count:
-                counts.extend([0] * (view.partition_count - len(counts)))
-            old = self._leaders.get(view.topic, ())
-            now = self.clock()
-            for p, n in enumerate(counts):
-                before = old[p] if p < len(old) else -1
-                after = view.leaders[p] if p < len(view.leaders) else -1
-                if n and before != after:
-                    self._add(before, -n)
-                    self._add(after, n)
-                    self._progress[after] = now
-            self._leaders[view.topic] = view.leaders
+            b = self._brokers.get(broker)
+            if b is None:
+                b = self._brokers[broker] = _Broker()
+            b.outstanding[id(probe)] = probe
+            b.inflight += 1
+            self._pending.setdefault((topic, partition), deque()).append(probe)
+        return probe
 
-    def sent(self, topic: str, partition: int) -> None:
-        """A record was handed to the producer for this partition."""
+    def grew(self, probe: Probe, records: int) -> None:
+        """``records`` more records of the probe's run were handed to the producer."""
         with self.lock:
-            self.sent_locked(topic, partition)
+            if id(probe) in self._broker(probe.broker).outstanding:
+                probe.records += records
+                self._broker(probe.broker).inflight += records
 
-    def sent_locked(self, topic: str, partition: int) -> None:
-        """:meth:`sent` for a caller already holding :attr:`lock`."""
-        counts = self._partition.get(topic)
-        if counts is None or partition < 0 or partition >= len(counts):
-            return
-        counts[partition] += 1
-        leader = self._leaders[topic][partition]
-        n = self._leader.get(leader, 0)
-        if not n:
-            self._progress[leader] = self.clock()  # busy from now on: the stall clock starts
-        self._leader[leader] = n + 1
-
-    def done(self, topic: str, partition: int) -> None:
-        """A record for this partition was acknowledged or failed (or never sent)."""
+    def acked(self, topic: str, partition: int) -> None:
+        """The oldest unacknowledged probe of this partition was acknowledged (or failed)."""
         now = self.clock()
         with self.lock:
-            counts = self._partition.get(topic)
-            if counts is None or partition < 0 or partition >= len(counts) or counts[partition] <= 0:
+            queue = self._pending.get((topic, partition))
+            if not queue:
+                return  # a report this tracker did not ask for
+            probe = queue.popleft()
+            b = self._broker(probe.broker)
+            if b.outstanding.pop(id(probe), None) is None:
                 return
-            counts[partition] -= 1
-            leader = self._leaders[topic][partition]
-            n = self._leader.get(leader, 0)
-            self._leader[leader] = n - 1 if n > 0 else 0
-            self._progress[leader] = now
-            if self._stalled:
-                self._stalled.discard(leader)
+            b.inflight = max(0, b.inflight - probe.records)
+            b.last_ack = now
+            latency = now - probe.sent
+            b.latency = latency if b.latency is None else b.latency + LATENCY_ALPHA * (latency - b.latency)
 
-    def on_stats(self, stats: str | Mapping[str, Any]) -> None:
-        """Take librdkafka statistics JSON: per broker queued records and rtt (microseconds)."""
-        data = json.loads(stats) if isinstance(stats, str) else stats
-        loads: dict[int, float] = {}
-        if self.stats_weight or self.rtt_weight:
-            for b in data.get("brokers", {}).values():
-                node = int(b.get("nodeid", -1))
-                if node < 0:
-                    continue
-                queued = float(b.get("outbuf_msg_cnt", 0)) + float(b.get("waitresp_msg_cnt", 0))
-                rtt_ms = float((b.get("rtt") or {}).get("avg", 0)) / 1000.0
-                loads[node] = self.stats_weight * queued + self.rtt_weight * rtt_ms
+    def release(self, topic: str, partition: int) -> None:
+        """Forget the newest probe of this partition: its ``produce()`` raised, no report will come."""
         with self.lock:
-            self._stats_load = loads
-
-    # ------------------------------------------------------------------ choices
-    def _load_locked(self, broker: int, now: float) -> float:
-        n = self._leader.get(broker, 0)
-        load = n + self._stats_load.get(broker, 0.0) if self._stats_load else float(n)
-        if n and self.stall_s is not None and now - self._progress.get(broker, now) > self.stall_s:
-            load += STALLED
-        return load
-
-    def _check_stalls(self, now: float) -> None:
-        """Recompute the stalled leaders, at most every few milliseconds (keeps ``pick`` cheap)."""
-        self._stall_due = now + STALL_CHECK_S
-        stall = self.stall_s
-        if stall is None:
-            return
-        progress = self._progress
-        self._stalled = {b for b, n in self._leader.items() if n and now - progress.get(b, now) > stall}
-
-    def pick(self, view: TopicView, tick: int) -> int:
-        """The least-loaded leader's least-loaded available partition, counted as sent.
-
-        Ties go round robin: the leader (and partition) at position ``tick`` of the
-        rotation wins when it is among the least loaded, else the first of them.
-        """
-        leaders = view.leader_ids
-        now = self.clock()
-        with self.lock:
-            counts = self._partition.get(view.topic)
-            if not leaders or counts is None:
-                choices = view.choices
-                p = choices[tick % len(choices)]
-                self.sent_locked(view.topic, p)
-                return p
-            if now >= self._stall_due:
-                self._check_stalls(now)
-            inflight = self._leader
-            get = inflight.get
-            if self._stalled or self._stats_load:
-                stalled = self._stalled
-                stats = self._stats_load
-                loads = [get(b, 0) + stats.get(b, 0.0) + (STALLED if b in stalled else 0.0) for b in leaders]
-            else:
-                loads = [get(b, 0) for b in leaders]
-            low = min(loads)
-            k = tick % len(loads)
-            best = leaders[k] if loads[k] == low else leaders[loads.index(low)]
-            parts = view.by_leader[best]
-            p = parts[tick % len(parts)]
-            if counts[p] and len(parts) > 1:
-                q = min(parts, key=counts.__getitem__)
-                if counts[q] < counts[p]:
-                    p = q
-            counts[p] += 1
-            n = get(best, 0)
-            if not n:
-                self._progress[best] = now
-            inflight[best] = n + 1
-            return p
-
-    def pick_of_two(self, view: TopicView, a: int, b: int) -> int:
-        """Power of two choices: of partitions ``a`` and ``b``, the one whose leader
-        (then the partition itself) has less load, counted as sent; ``a`` on a tie."""
-        topic = view.topic
-        now = self.clock()
-        with self.lock:
-            counts = self._partition.get(topic)
-            if counts is None:
-                return a
-            sa = self._load_locked(view.leaders[a], now)
-            sb = self._load_locked(view.leaders[b], now)
-            p = b if (sb, counts[b]) < (sa, counts[a]) else a
-            self.sent_locked(topic, p)
-            return p
+            queue = self._pending.get((topic, partition))
+            if not queue:
+                return
+            probe = queue.pop()
+            b = self._broker(probe.broker)
+            if b.outstanding.pop(id(probe), None) is not None:
+                b.inflight = max(0, b.inflight - probe.records)
 
     # ------------------------------------------------------------------ reads
-    def inflight(self, topic: str, partition: int) -> int:
-        counts = self._partition.get(topic)
-        return counts[partition] if counts is not None and 0 <= partition < len(counts) else 0
-
-    def leader_inflight(self, broker: int) -> int:
-        return self._leader.get(broker, 0)
-
-    def leader_load(self, broker: int) -> float:
-        """The score LeastLoaded minimises: in flight, weighted statistics, and the stall penalty."""
+    def choose(self, leaders: Sequence[int], tick: int) -> int:
+        """The leader to send the next run to: not stalled, fewest records in flight, ties in
+        rotation (``tick``); if every leader is stalled, the one silent the shortest."""
+        now = self.clock()
         with self.lock:
-            return self._load_locked(broker, self.clock())
+            stalled = self._stalled_locked(now)
+            n = len(leaders)
+            best, best_key = leaders[tick % n], (2, 0.0)
+            for i in range(n):
+                broker = leaders[(tick + i) % n]
+                b = self._brokers.get(broker)
+                if b is None or not b.outstanding:
+                    key: tuple[int, float] = (0, 0.0)
+                elif broker in stalled:
+                    key = (1, b.silence(now))
+                else:
+                    key = (0, float(b.inflight))
+                if key < best_key:
+                    best, best_key = broker, key
+            return best
+
+    def stall_threshold(self) -> float | None:
+        """Seconds of silence after which a leader counts as stalled when the others are idle."""
+        with self.lock:
+            return self._threshold_locked()
 
     def stalled(self) -> set[int]:
-        """Leaders with records in flight and no delivery report for ``stall_s``."""
-        return {b for b in list(self._leader) if self.leader_load(b) >= STALLED}
-
-    def snapshot(self) -> dict[str, Any]:
+        """Leaders silent for far longer than the others (see the module docstring)."""
         with self.lock:
-            return {
-                "partitions": {t: list(c) for t, c in self._partition.items()},
-                "leaders": dict(self._leader),
-                "stats": dict(self._stats_load),
-            }
+            return self._stalled_locked(self.clock())
 
-    def _add(self, leader: int, n: int) -> None:
-        value = self._leader.get(leader, 0) + n
-        self._leader[leader] = value if value > 0 else 0
+    def inflight(self, broker: int) -> int:
+        """Records of unacknowledged runs on ``broker``."""
+        b = self._brokers.get(broker)
+        return b.inflight if b is not None else 0
+
+    def oldest_age(self, broker: int) -> float:
+        """Seconds since the oldest unacknowledged probe on ``broker`` was sent (0: none)."""
+        with self.lock:
+            b = self._brokers.get(broker)
+            if b is None or not b.outstanding:
+                return 0.0
+            return self.clock() - next(iter(b.outstanding.values())).sent
+
+    def silence(self, broker: int) -> float:
+        """Seconds ``broker`` has owed an answer (see the module docstring; 0: nothing in flight)."""
+        with self.lock:
+            b = self._brokers.get(broker)
+            return b.silence(self.clock()) if b is not None else 0.0
+
+    def latency(self, broker: int) -> float | None:
+        """Moving average of the broker's probe latency (produce to acknowledgement), seconds."""
+        b = self._brokers.get(broker)
+        return b.latency if b is not None else None
+
+    # ------------------------------------------------------------------ internals
+    def _broker(self, broker: int) -> _Broker:
+        b = self._brokers.get(broker)
+        if b is None:
+            b = self._brokers[broker] = _Broker()
+        return b
+
+    def _threshold_locked(self) -> float | None:
+        if self.stall_min_s is None:
+            return None
+        latencies = [b.latency for b in self._brokers.values() if b.latency is not None]
+        typical = statistics.median(latencies) if latencies else 0.0
+        return max(self.stall_min_s, self.stall_factor * typical)
+
+    def _stalled_locked(self, now: float) -> set[int]:
+        """A leader is stalled when silent longer than ``stall_min_s`` and ``stall_factor`` times
+        the median silence of the other leaders that owe answers (they answer, however slowly);
+        when no other leader owes one, ``stall_factor`` times the typical latency."""
+        if self.stall_min_s is None:
+            return set()
+        silences = {broker: b.silence(now) for broker, b in self._brokers.items() if b.outstanding}
+        stalled = set()
+        fallback = None
+        for broker, quiet in silences.items():
+            if quiet <= self.stall_min_s:
+                continue
+            others = [q for other, q in silences.items() if other != broker]
+            if others:
+                limit = max(self.stall_min_s, self.stall_factor * statistics.median(others))
+            else:
+                if fallback is None:
+                    fallback = max(self.stall_min_s, self._threshold_locked() or 0.0)
+                limit = fallback
+            if quiet > limit:
+                stalled.add(broker)
+        return stalled

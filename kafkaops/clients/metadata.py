@@ -7,8 +7,10 @@ the cluster metadata, the producer's own connection to it is not down (librdkafk
 statistics, ``brokers[].state``), and no delivery to it has just failed.
 
 Metadata is fetched with the producer's ``list_topics(topic)`` once per topic,
-then refreshed by a background thread every ``refresh_interval_s`` and at once
-after a delivery error, so a change of leaders is seen within one refresh. The
+then refreshed by a background thread every ``refresh_interval_s`` (every
+``degraded_refresh_s`` while some partition is unavailable, so a new leader elected
+for a dead broker's partitions is used within that time) and at once after a
+delivery error. The
 hot path (:meth:`MetadataCache.view`) is one dict lookup: views are immutable and
 replaced whole.
 """
@@ -74,8 +76,10 @@ class MetadataCache:
     changes, e.g. so a load tracker can move in-flight counts to a new leader.
     """
 
-    def __init__(self, refresh_interval_s: float = 5.0, request_timeout_s: float = 10.0) -> None:
+    def __init__(self, refresh_interval_s: float = 5.0, request_timeout_s: float = 10.0,
+                 degraded_refresh_s: float = 0.5) -> None:
         self.refresh_interval_s = refresh_interval_s
+        self.degraded_refresh_s = degraded_refresh_s
         self.request_timeout_s = request_timeout_s
         self._client: Any = None
         self._views: dict[str, TopicView] = {}
@@ -228,7 +232,8 @@ class MetadataCache:
 
     def _run(self) -> None:
         while not self._closed.is_set():
-            self._wake.wait(self.refresh_interval_s)
+            degraded = any(len(v.available) < len(v.leaders) for v in list(self._views.values()))
+            self._wake.wait(min(self.refresh_interval_s, self.degraded_refresh_s) if degraded else self.refresh_interval_s)
             self._wake.clear()
             if self._closed.is_set():
                 return

@@ -30,9 +30,9 @@ from kafkaops.clients.delivery import (
 )
 from kafkaops.clients.connection import producer_denied, watched
 from kafkaops.clients.librdkafka import masked, render
-from kafkaops.clients.partitioners import Partitioner
+from kafkaops.clients.partitioners import BasePartitioner, Partitioner, make_partitioner
 from kafkaops.config import ClusterProfile, as_profile
-from kafkaops.errors import KafkaopsError
+from kafkaops.errors import ConfigError, KafkaopsError
 from kafkaops.serde.codec import Codec, Serializer, StringCodec
 from kafkaops.waits import Deadline
 
@@ -71,11 +71,13 @@ class TypedProducer(Generic[T]):
     security) or a bootstrap string. ``produce`` returns a DeliveryFuture resolved by
     the broker's acknowledgement (served by ``poll``, ``flush`` or waiting on the
     future). When the local queue is full it polls and retries up to
-    ``queue_full_timeout`` seconds, then raises QueueFullError. ``partitioner``: when
-    given, it chooses each record's partition (``partition=``) and learns from
-    delivery reports; when None, librdkafka's ``murmur2_random`` (Java-compatible key
-    hashing) decides. ``config`` (the rendered librdkafka config, secrets masked)
-    shows what the client runs with.
+    ``queue_full_timeout`` seconds, then raises QueueFullError. ``strategy`` (the CLI's
+    names: ``round-robin``, ``random``, ``least-loaded``, ``key-hash``) or ``partitioner``
+    (one you built, e.g. with options) chooses each record's partition
+    (:mod:`kafkaops.clients.partitioners`); neither: librdkafka's ``murmur2_random``
+    (Java-compatible key hashing, sticky runs for records without a key) decides. A
+    partitioner made from ``strategy`` is closed with the producer. ``config`` (the
+    rendered librdkafka config, secrets masked) shows what the client runs with.
     """
 
     def __init__(
@@ -86,9 +88,15 @@ class TypedProducer(Generic[T]):
         *,
         key_codec: Serializer[Any] | None = None,
         partitioner: Partitioner | None = None,
+        strategy: str | None = None,
         config: dict[str, Any] | None = None,
         queue_full_timeout: float = 30.0,
     ) -> None:
+        self._owned: BasePartitioner | None = None
+        if strategy is not None:
+            if partitioner is not None:
+                raise ConfigError("give a partitioner or a strategy, not both")
+            partitioner = self._owned = make_partitioner(strategy)
         self.profile = as_profile(cluster)
         feed = getattr(partitioner, "producer_config", None)  # librdkafka statistics -> broker states
         conf = render(self.profile, DEFAULT_CONFIG, {"logger": log}, feed() if feed is not None else None, config)
@@ -108,7 +116,12 @@ class TypedProducer(Generic[T]):
         self._poll = self.client.poll
         self._deliveries = Deliveries(cast(Producer, _NamedErrors(self)))  # futures poll through it
         self._partitioner = partitioner
-        if partitioner is not None:
+        # our strategies ask for the delivery reports of a few records (their ``probe``);
+        # a partitioner of your own hears of every record it placed
+        self._probes = isinstance(partitioner, BasePartitioner)
+        if isinstance(partitioner, BasePartitioner):
+            partitioner.bind(self.client, conf)  # keyed records go to librdkafka when it hashes as Kafka does
+        elif partitioner is not None:
             partitioner.bind(self.client)
         self._closed = False
 
@@ -142,12 +155,14 @@ class TypedProducer(Generic[T]):
                 raise ProducerError(f"cannot produce to {topic}: {exc.args[0].str()}") from None
         else:
             partition = partitioner.partition(topic, kb)
-            fut = DeliveryFuture(self._deliveries, on_delivery, Placement(partitioner, topic, time.monotonic()))
+            placement = (Placement(partitioner, topic, time.monotonic())
+                         if not self._probes or partitioner.probe is not None else None)  # type: ignore[attr-defined]
+            fut = DeliveryFuture(self._deliveries, on_delivery, placement)
             try:
                 self._enqueue(topic, data, kb, headers, fut, partition)
             except Exception:
                 release = getattr(partitioner, "release", None)
-                if release is not None and partition is not None:
+                if release is not None and placement is not None and partition is not None and partition >= 0:
                     release(topic, partition)  # no delivery report will come for it
                 raise
         try:
@@ -171,7 +186,7 @@ class TypedProducer(Generic[T]):
         partition: int | None,
     ) -> None:
         produce = self.client.produce
-        part = -1 if partition is None else partition  # -1: librdkafka's partitioner decides
+        part = -1 if partition is None else partition  # -1 (or None): librdkafka's partitioner decides
         try:
             produce(topic, data, key, part, on_delivery=cb, headers=headers)
             return
@@ -193,6 +208,11 @@ class TypedProducer(Generic[T]):
                         f"({len(self.client)} records waiting): brokers at {self.profile.bootstrap_servers} "
                         "unreachable or too slow"
                     ) from None
+
+    @property
+    def partitioner(self) -> Partitioner | None:
+        """The partitioner choosing partitions (None: librdkafka's)."""
+        return self._partitioner
 
     # ------------------------------------------------------------------ lifecycle
     def poll(self, timeout: float = 0.0) -> int:
@@ -238,6 +258,8 @@ class TypedProducer(Generic[T]):
             return
         self._closed = True
         left = self.flush(timeout)
+        if self._owned is not None:
+            self._owned.close()
         if left:
             raise ProducerError(f"{left} record(s) still unacknowledged after {timeout:.0f}s at close")
 
@@ -250,6 +272,8 @@ class TypedProducer(Generic[T]):
         else:  # already failing: flush what we can, do not mask the original error
             self._closed = True
             left = self.flush(10.0)
+            if self._owned is not None:
+                self._owned.close()
             if left:
                 log.error("%d record(s) unacknowledged when leaving the producer on %s", left, exc_type.__name__)
 

@@ -8,8 +8,6 @@ kill comes last.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +15,10 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from kafkaops.admin import create_topic
-from kafkaops.apps.bench.balance_driver import Driver
-from kafkaops.apps.bench.balance_scenarios import topic_leaders
-from kafkaops.clients.partitioners import RoundRobin
+from kafkaops.apps.bench.balance_scenarios import paused, sequential, topic_leaders
+from kafkaops.clients.partitioners import LeastLoaded, RoundRobin, murmur2_partition
+from kafkaops.clients.producer import TypedProducer
+from kafkaops.serde.codec import BytesCodec
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.waits import wait_until
 
@@ -46,57 +45,24 @@ def victim(cluster: LocalCluster, leaders: tuple[int, ...]) -> int:
 
 
 @pytest.mark.destructive
-def test_least_loaded_sends_fewer_records_to_a_paused_leader_than_round_robin(own_cluster: LocalCluster) -> None:
-    bootstrap = own_cluster.bootstrap_servers
-    rr_topic, leaders = new_topic(own_cluster, "balance-pause-rr")
-    ll_topic, ll_leaders = new_topic(own_cluster, "balance-pause-ll")
-    broker = victim(own_cluster, leaders)
-    drivers = [Driver("round-robin", bootstrap, rr_topic, "1", 0.0), Driver("least-loaded", bootstrap, ll_topic, "1", 0.0)]
-    for d in drivers:
-        d.timeline = True
-        d.warm_up()
-    start = time.perf_counter() + 0.3
-    for d in drivers:
-        d.t0 = start
-    window: list[float] = []
-
-    def pause() -> None:
-        time.sleep(max(0.0, start + 1.5 - time.perf_counter()))
-        own_cluster.pause_broker(broker)
-        try:
-            window.append(time.perf_counter() - start)
-            time.sleep(3.0)
-            window.append(time.perf_counter() - start)
-        finally:
-            own_cluster.resume_broker(broker)
-
-    pauser = threading.Thread(target=pause)
-    pauser.start()
-    threads = [threading.Thread(target=d.paced, args=(1000.0, 6.0, start)) for d in drivers]
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        pauser.join()
-        own_cluster.resume_broker(broker)
-        for d in drivers:
-            d.close()
-
-    def paused_share(d: Driver, topic_leaders: tuple[int, ...]) -> float:
-        began, ended = window[0] + 0.1, window[1]  # records produced while the leader was frozen
-        during = [p for t, p in d.run.timeline if began <= t <= ended]
-        assert len(during) > 500, f"{d.run.strategy}: only {len(during)} records during the pause"
-        return sum(1 for p in during if topic_leaders[p] == broker) / len(during)
-
-    rr_share = paused_share(drivers[0], leaders)
-    ll_share = paused_share(drivers[1], ll_leaders)
-    log.info("share to paused broker %d: round-robin %.3f, least-loaded %.3f", broker, rr_share, ll_share)
+def test_least_loaded_sends_almost_nothing_to_a_paused_leader(own_cluster: LocalCluster) -> None:
+    # a fresh cluster's brokers answer in seconds until their JVMs have compiled the hot paths: warm them
+    # up with the very scenario first (unmeasured), so that a 1 s pause stands out from their latency
+    sequential(own_cluster, ("librdkafka", "least-loaded"), 50_000, rounds=1)
+    paused(own_cluster, "1", order=("round-robin", "least-loaded"))
+    result = paused(own_cluster, "1", order=("round-robin", "least-loaded"))  # 1 s in every 3 s, acks=1
+    rr, ll = result.runs["round-robin"], result.runs["least-loaded"]
+    rr_share, ll_share = (result.share_during_pauses(s) for s in ("round-robin", "least-loaded"))
+    log.info("share to paused broker %d while paused: round-robin %.3f, least-loaded %.3f; p99 %.0f vs %.0f ms",
+             result.broker, rr_share, ll_share, rr.percentile(0.99), ll.percentile(0.99))
+    assert len(result.pauses) == 4
     assert rr_share > 0.25  # round robin keeps feeding the frozen leader its third
-    assert ll_share < 0.5 * rr_share
-    for d in drivers:
-        assert d.run.failed == 0 and d.run.delivered == d.run.sent
+    # least-loaded sees the stall within a run or two and sends elsewhere; this needs brokers that
+    # answer well within the 1 s pause (a machine loaded so that every record waits seconds hides it)
+    assert ll_share <= 0.05, f"p50 latency {rr.percentile(0.5):.0f} ms (round-robin), {ll.percentile(0.5):.0f} ms"
+    # (p99 latency is the bench's figure: on a loaded machine the brokers' own slowness dominates it)
+    for run in (rr, ll):
+        assert run.failed == 0 and run.delivered == run.sent
 
 
 def test_bench_balance_json_has_every_strategy_in_the_issue_shape(
@@ -113,16 +79,37 @@ def test_bench_balance_json_has_every_strategy_in_the_issue_shape(
     result = CliRunner().invoke(app, ["bench", "balance", "--json", "-s", "healthy", "-n", "1200", "--rounds", "1"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert list(doc) == ["scenarios"] and list(doc["scenarios"]) == ["healthy"]
+    assert list(doc) == ["settings", "scenarios", "targets"] and list(doc["scenarios"]) == ["healthy"]
+    assert doc["settings"]["producer"]["acks"] == "all" and doc["settings"]["rounds"] == 1
     rows = doc["scenarios"]["healthy"]
-    assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "librdkafka"]
+    assert list(rows) == ["round-robin", "random", "least-loaded", "key-hash", "round-robin(max_skew=None)",
+                          "librdkafka"]
     for strategy, row in rows.items():
-        assert set(row) == {"messages", "msgs_per_s", "p50_ms", "p99_ms", "per_partition", "max_min_ratio", "lost"}
+        assert set(row) == {"messages", "msgs_per_s", "rounds_msgs_per_s", "p50_ms", "p99_ms", "per_partition",
+                            "max_min_ratio", "lost", "rate_ratio", "rounds_rate_ratio"}
         assert row["messages"] == 1200 and row["lost"] == 0 and sum(row["per_partition"]) == 1200, strategy
+        assert len(row["rounds_msgs_per_s"]) == 1 and row["msgs_per_s"] == row["rounds_msgs_per_s"][0]
+        assert row["rate_ratio"] == pytest.approx(row["msgs_per_s"] / rows["librdkafka"]["msgs_per_s"], abs=0.002)
+    # 100 records per partition: round robin's runs are 1 % of that, one record, in strict order
     assert rows["round-robin"]["per_partition"] == [100] * 12
     assert rows["round-robin"]["max_min_ratio"] == 1.0
+    met = {t["target"]: t["met"] for t in doc["targets"]}
+    assert met["healthy: round-robin max/min partition count (worst round)"] is True
     bad = CliRunner().invoke(app, ["bench", "balance", "-s", "sunny"])
     assert bad.exit_code == 1 and "unknown scenario" in str(bad.exception)
+
+
+def test_typed_producer_with_a_strategy_delivers_everything_and_settles_its_probes(own_cluster: LocalCluster) -> None:
+    topic, _ = new_topic(own_cluster, "balance-typed")
+    with TypedProducer(own_cluster.bootstrap_servers, topic, BytesCodec(), strategy="least-loaded") as producer:
+        part = producer.partitioner
+        assert isinstance(part, LeastLoaded)
+        futures = [producer.produce(b"x" * 100) for _ in range(3000)]
+        keyed = [producer.produce(b"k", key=f"customer-{i}") for i in range(100)]
+    assert len({f.result(0).partition for f in futures}) > 1  # runs, not one partition
+    for i, f in enumerate(keyed):  # keys left to librdkafka land where Kafka's murmur2 says
+        assert f.result(0).partition == murmur2_partition(f"customer-{i}".encode(), PARTITIONS)
+    assert part.runs > 1 and all(part.load.inflight(b) == 0 for b in (1, 2, 3))  # every probe came back
 
 
 @pytest.mark.destructive

@@ -44,7 +44,7 @@ def delivered_partitions(bootstrap: str, topic: str, keys: list[bytes], partitio
     }
     producer = Producer(conf)
     if ours is not None:
-        ours.bind(producer)
+        ours.bind(producer, conf if partitioner in ("murmur2_random", "murmur2") else None)
         # the first metadata fetch can fail on a busy machine (the partitioner then defers to
         # librdkafka); this comparison is about the partitioner's own choice
         wait_until(lambda: ours.metadata.view(topic) is not None, 60, "the partitioner's first metadata")
@@ -63,7 +63,7 @@ def delivered_partitions(bootstrap: str, topic: str, keys: list[bytes], partitio
     for i, key in enumerate(keys):
         if ours is not None:
             p = ours.partition(topic, key)
-            assert p is not None
+            assert p is not None and (p == -1) == ours.native_keys  # -1: librdkafka hashes, natively
             producer.produce(topic, b"v", key, p, on_delivery=report(i))
         else:
             producer.produce(topic, b"v", key, on_delivery=report(i))
@@ -82,8 +82,10 @@ def test_key_hash_matches_librdkafka_murmur2_for_10000_keys(kafka_cluster: Local
     bootstrap = kafka_cluster.bootstrap_servers
     theirs_random = delivered_partitions(bootstrap, topic, keys, "murmur2_random", None)
     theirs = delivered_partitions(bootstrap, topic, keys, "murmur2", None)
-    ours = delivered_partitions(bootstrap, topic, keys, "consistent_random", KeyHash())
+    ours = delivered_partitions(bootstrap, topic, keys, "consistent_random", KeyHash())  # hashed in Python
+    native = delivered_partitions(bootstrap, topic, keys, "murmur2_random", KeyHash())  # left to librdkafka
     assert ours == theirs_random
     assert ours == theirs
+    assert native == ours
     assert set(ours) == set(range(PARTITIONS))
     assert len({p for p, k in zip(ours, keys, strict=True) if k == b""}) == 1

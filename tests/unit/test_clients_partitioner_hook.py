@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError
 
 from kafkaops.clients.partitioners import LeastLoaded
 from kafkaops.clients.producer import ProducerError, TypedProducer
+from kafkaops.errors import ConfigError
 from kafkaops.serde.codec import BytesCodec
 
 
@@ -52,3 +53,18 @@ def test_a_placement_whose_produce_raised_is_released() -> None:
     with pytest.raises(ProducerError):
         p.produce(b"x" * 5000)  # too large: librdkafka refuses it in produce()
     assert part.released == [("t", 0)]
+
+
+def test_a_strategy_by_name_is_built_bound_and_closed_with_the_producer() -> None:
+    p = TypedProducer("127.0.0.1:1", "t", BytesCodec(), strategy="least-loaded",
+                      config={"sticky.partitioning.linger.ms": 20})
+    part = p.partitioner
+    assert isinstance(part, LeastLoaded)
+    assert part.native_keys and part.sticky_s == 0.02  # bound with the producer's config
+    assert p.config["partitioner"] == "murmur2_random"
+    p.close(timeout=0.1)
+    assert part.metadata._closed.is_set()
+    with pytest.raises(ConfigError, match="not both"):
+        TypedProducer("127.0.0.1:1", "t", BytesCodec(), strategy="random", partitioner=LeastLoaded())
+    with pytest.raises(ConfigError, match="least-loaded"):
+        TypedProducer("127.0.0.1:1", "t", BytesCodec(), strategy="least-connections")

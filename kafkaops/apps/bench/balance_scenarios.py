@@ -1,13 +1,18 @@
-"""The balance bench's scenarios on a real cluster: healthy, a paused broker, a killed leader.
+"""The balance bench's scenarios on a real cluster: healthy, keyed, a paused broker, a killed leader.
 
-- ``healthy``: as fast as possible, ``messages`` records per strategy, rounds interleaved,
-  the best round kept (the machine is shared and noisy).
-- ``paused``: all strategies at once, each at a fixed rate on its own topic, while one broker
-  is frozen with SIGSTOP for 1 s in every 3 s (a GC pause or a hung disk), ``acks=1`` and no
-  idempotence so that only the leader's responsiveness counts. ``paused-acks-all``: the same
-  with the no-loss defaults, so the paused broker (a follower of every partition) holds back
-  every write.
-- ``leader-kill``: all strategies at once, ``acks=all`` + idempotence; a leader (not the
+Every scenario runs ``rounds`` rounds; the contestants' order rotates every round (who
+starts first, or whose thread starts first) and each figure is the median of the rounds.
+
+- ``healthy``: records without a key as fast as possible, ``messages`` per contestant, one
+  contestant after the other.
+- ``keyed``: the same with 10,000 distinct keys, ``key-hash`` against librdkafka's
+  ``murmur2_random``; the placements must be identical.
+- ``paused``: all contestants at once, each at a fixed rate on its own topic, while one
+  broker is frozen with SIGSTOP for 1 s in every 3 s (a GC pause or a hung disk), ``acks=1``
+  and no idempotence so that only the leader's responsiveness counts. ``paused-acks-all``:
+  the same with the no-loss defaults, so the paused broker (a follower of every partition)
+  holds back every write.
+- ``leader-kill``: all contestants at once, ``acks=all`` + idempotence; a leader (not the
   controller) is SIGKILLed mid-run and restarted afterwards; the topics are read back to
   count lost records.
 """
@@ -25,7 +30,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, TopicPartition
 
 from kafkaops.admin import admin_client, create_topic
-from kafkaops.apps.bench.balance_driver import PARTITIONS, STRATEGIES, Driver, StrategyRun
+from kafkaops.apps.bench.balance_driver import PARTITIONS, STRATEGIES, WARM_UP, Driver, StrategyRun, rotated
 from kafkaops.config import ClusterProfile
 from kafkaops.waits import Deadline, wait_until
 
@@ -45,14 +50,14 @@ class BalanceCluster(Protocol):
     def controller_id(self) -> int | None: ...
 
 
-def _topics(cluster: ClusterProfile, count: int, prefix: str) -> list[str]:
+def create_topics(cluster: ClusterProfile, count: int, prefix: str) -> list[str]:
     names = [f"{prefix}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
     for name in names:
         create_topic(cluster, name, PARTITIONS, 3)
     return names
 
 
-def _delete(cluster: ClusterProfile, topics: Sequence[str]) -> None:
+def delete_topics(cluster: ClusterProfile, topics: Sequence[str]) -> None:
     if not topics:
         return
     admin = admin_client(cluster)  # keep the client alive until its futures resolve
@@ -124,19 +129,20 @@ def _run_threads(drivers: Sequence[Driver], target: Callable[[Driver], None]) ->
         t.join()
 
 
-def _warm_drivers(drivers: list[Driver], cluster: ClusterProfile, topics: Sequence[str], acks: str,
-                  timeline: bool = False) -> float:
-    """A warmed-up Driver per strategy (one topic each) appended to ``drivers``; returns the
-    start time they share (``perf_counter``, half a second ahead)."""
-    for strategy, topic in zip(STRATEGIES, topics, strict=True):
-        d = Driver(strategy, cluster, topic, acks, 0.0)
+def _warm_drivers(cluster: ClusterProfile, topics: dict[str, str], order: Sequence[str], acks: str,
+                  timeline: bool = False) -> tuple[list[Driver], float]:
+    """A warmed-up Driver per contestant (in ``order``) on its topic, and the start time they
+    share (``perf_counter``, half a second ahead)."""
+    drivers = []
+    for strategy in order:
+        d = Driver(strategy, cluster, topics[strategy], acks, 0.0)
         d.timeline = timeline
         d.warm_up()
         drivers.append(d)
     start = time.perf_counter() + 0.5
     for d in drivers:
         d.t0 = start
-    return start
+    return drivers, start
 
 
 def _paced_while(drivers: Sequence[Driver], rate: float, duration: float, start: float,
@@ -153,46 +159,61 @@ def _paced_while(drivers: Sequence[Driver], rate: float, duration: float, start:
         disturber.join()
 
 
-def healthy(cluster: BalanceCluster, messages: int, rounds: int = 3, linger_ms: float = 5) -> dict[str, StrategyRun]:
-    """Throughput side by side; every contestant gets the same ``linger.ms``."""
+def sequential(cluster: BalanceCluster, contestants: Sequence[str], messages: int, rounds: int = 3,
+               linger_ms: float = 5, keyed: bool = False, prefix: str = "balance-healthy",
+               settle_s: float = 1.0) -> dict[str, list[StrategyRun]]:
+    """Throughput: each contestant alone, ``messages`` records as fast as possible, the order
+    rotated every round (:func:`rotated`), ``settle_s`` of quiet before each; every contestant
+    gets the same settings (and keys, if ``keyed``)."""
     profile = cluster.profile
-    topics = _topics(profile, len(STRATEGIES), "balance-healthy")
-    best: dict[str, StrategyRun] = {}
+    names = create_topics(profile, len(contestants), prefix)
+    topics = dict(zip(contestants, names, strict=True))
+    runs: dict[str, list[StrategyRun]] = {s: [] for s in contestants}
     try:
-        for r in range(rounds):
-            for strategy, topic in zip(STRATEGIES, topics, strict=True):
-                d = Driver(strategy, profile, topic, "all", time.perf_counter(), seed=r + 1, linger_ms=linger_ms)
-                d.warm_up()
-                d.burst(messages)
-                d.close()
-                run = d.run
-                prev = best.get(strategy)
-                if prev is None or run.delivered / run.seconds > prev.delivered / prev.seconds:
-                    best[strategy] = run
+        for r in range(max(1, rounds)):
+            for strategy in rotated(contestants, r):
+                time.sleep(settle_s)  # the brokers finish the previous contestant's work first
+                d = Driver(strategy, profile, topics[strategy], "all", time.perf_counter(), seed=r + 1,
+                           linger_ms=linger_ms, keyed=keyed)
+                try:
+                    d.warm_up()
+                    d.burst(messages)
+                finally:
+                    d.close()
+                runs[strategy].append(d.run)
     finally:
-        _delete(profile, topics)
-    return best
+        delete_topics(profile, names)
+    return runs
 
 
 @dataclass
 class PausedResult:
+    """One round of the paused scenario."""
+
     runs: dict[str, StrategyRun]
     broker: int
     paused_partitions: dict[str, list[int]]
     pauses: list[tuple[float, float]]
     duration: float
 
+    def share_during_pauses(self, strategy: str) -> float:
+        """Share of the records produced while the broker was paused that went to its partitions."""
+        return self.runs[strategy].share(self.paused_partitions[strategy], self.pauses)
 
-def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: float = 12.0) -> PausedResult:
-    """All strategies at ``rate`` each while one broker is paused 1 s in every 3 s."""
+
+def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: float = 12.0,
+           order: Sequence[str] = STRATEGIES) -> PausedResult:
+    """All contestants at ``rate`` each (threads started in ``order``) while one broker is
+    paused 1 s in every 3 s."""
     profile = cluster.profile
-    topics = _topics(profile, len(STRATEGIES), "balance-paused")
-    leaders = {t: topic_leaders(profile, t) for t in topics}
-    broker = _victim(cluster, leaders[topics[0]])
+    names = create_topics(profile, len(order), "balance-paused")
+    topics = dict(zip(order, names, strict=True))
+    leaders = {t: topic_leaders(profile, t) for t in names}
+    broker = _victim(cluster, leaders[names[0]])
     pauses: list[tuple[float, float]] = []
     drivers: list[Driver] = []
     try:
-        start = _warm_drivers(drivers, profile, topics, acks, timeline=True)
+        drivers, start = _warm_drivers(profile, topics, order, acks, timeline=True)
         stop = threading.Event()
 
         def pauser() -> None:
@@ -216,7 +237,7 @@ def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: fl
     finally:
         for d in drivers:
             d.close()
-        _delete(profile, topics)
+        delete_topics(profile, names)
     return PausedResult(
         runs={d.run.strategy: d.run for d in drivers},
         broker=broker,
@@ -228,24 +249,33 @@ def paused(cluster: BalanceCluster, acks: str, rate: float = 500.0, duration: fl
 
 @dataclass
 class KillResult:
+    """One round of the leader-kill scenario."""
+
     runs: dict[str, StrategyRun]
     broker: int
     kill_at: float
 
 
-def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float = 16.0, kill_at: float = 3.0) -> KillResult:
-    """All strategies at ``rate`` each (acks=all, idempotence); a leader is killed at ``kill_at``."""
+def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float = 16.0, kill_at: float = 3.0,
+                order: Sequence[str] = STRATEGIES) -> KillResult:
+    """All contestants at ``rate`` each (acks=all, idempotence); a leader is killed at ``kill_at``.
+    A contestant recovers at the first acknowledgement of a record it produced after the kill
+    to a partition the dead broker led (so after a new leader was elected for it)."""
     profile = cluster.profile
-    topics = _topics(profile, len(STRATEGIES), "balance-kill")
-    broker = _victim(cluster, topic_leaders(profile, topics[0]))
+    names = create_topics(profile, len(order), "balance-kill")
+    topics = dict(zip(order, names, strict=True))
+    leaders = {t: topic_leaders(profile, t) for t in names}
+    broker = _victim(cluster, leaders[names[0]])
     drivers: list[Driver] = []
     killed = False
     try:
-        start = _warm_drivers(drivers, profile, topics, "all")
+        drivers, start = _warm_drivers(profile, topics, order, "all")
 
         def killer() -> None:
             nonlocal killed
             time.sleep(max(0.0, start + kill_at - time.perf_counter()))
+            for d in drivers:
+                d.watch = frozenset(p for p, b in enumerate(leaders[d.topic]) if b == broker)
             mark = time.perf_counter()
             cluster.kill_broker(broker)
             killed = True
@@ -255,12 +285,12 @@ def leader_kill(cluster: BalanceCluster, rate: float = 1000.0, duration: float =
         _paced_while(drivers, rate, duration, start, killer, "bench-killer")
         for d in drivers:
             found = _read_back(profile, d.topic)
-            # warm-up records carry the first sequence numbers too: count the run's own only
-            d.run.lost = sum(1 for i in range(200, 200 + d.run.sent) if i not in found)
+            # warm-up records carry the first sequence numbers: count the run's own only
+            d.run.lost = sum(1 for i in range(WARM_UP, WARM_UP + d.run.sent) if i not in found)
     finally:
         for d in drivers:
             d.close()
         if killed:
             cluster.start_broker(broker, wait=True)
-        _delete(profile, topics)
+        delete_topics(profile, names)
     return KillResult({d.run.strategy: d.run for d in drivers}, broker, kill_at)

@@ -126,9 +126,19 @@ def produce_raw(cluster: ClusterProfile, topic: str, work: AvroWorkload, count: 
     return {"seen": acked, "first": t0, "end": now()}
 
 
+KAFKA_PYTHON_SETTINGS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 5,
+    "compression_type": "lz4",
+    "batch_size": 1_000_000,  # librdkafka's batch.size
+}
+"""kafka-python's equivalents of TypedProducer's settings (DEFAULT_CONFIG)."""
+
+
 def produce_kafka_python(cluster: ClusterProfile, topic: str, work: AvroWorkload, count: int) -> dict[str, Any]:
-    """kafka-python's KafkaProducer (acks=all, idempotent, linger 5 ms; no lz4: the module is
-    not installed) + the same fastavro encoding."""
+    """kafka-python's KafkaProducer with the same settings (:data:`KAFKA_PYTHON_SETTINGS`: acks=all,
+    idempotent, linger 5 ms, lz4, 1 MB batches) + the same fastavro encoding."""
     from io import BytesIO
 
     from fastavro import schemaless_writer
@@ -136,7 +146,7 @@ def produce_kafka_python(cluster: ClusterProfile, topic: str, work: AvroWorkload
 
     logging.getLogger("kafka").setLevel(logging.ERROR)  # its event-loop timing warnings are noise here
 
-    producer = KafkaProducer(**cluster.kafka_python(acks="all", enable_idempotence=True, linger_ms=5))
+    producer = KafkaProducer(**cluster.kafka_python(**KAFKA_PYTHON_SETTINGS))
     parsed, header, records = work.schema.parsed, work.header(), work.records
     futures = []
     t0 = now()
@@ -158,9 +168,12 @@ def bench_produce(
     peer_records: int | None = None,
     partitions: int = 3,
 ) -> BenchReport:
-    """TypedProducer vs raw confluent_kafka + fastavro vs kafka-python, same records, same topic."""
+    """TypedProducer vs raw confluent_kafka + fastavro vs kafka-python, same records, same topic,
+    same settings (kafka-python: the same count unless ``peer_records`` says otherwise)."""
+    from kafkaops.clients.producer import DEFAULT_CONFIG
+
     profile = as_profile(cluster)
-    peer = peer_records if peer_records is not None else max(1, records // 5)
+    peer = peer_records if peer_records is not None else records
     work = avro_workload(max(records, peer), cluster=profile)
     topic = bench_topic(profile, partitions, prefix="bench-produce")
     import kafkaops.clients.producer  # noqa: F401  (imports out of the first timed round)
@@ -175,10 +188,13 @@ def bench_produce(
     report.add_ratio("typed", "kafka-python", 5.0)
     report.add_cpu_ratio("typed", "raw")
     report.add_cpu_ratio("typed", "kafka-python")
+    settings = dict(DEFAULT_CONFIG)
+    report.settings = {"confluent-kafka (typed, raw)": settings, "kafka-python": dict(KAFKA_PYTHON_SETTINGS),
+                       "records": records, "kafka-python records": peer, "partitions": partitions}
     report.notes += [
         f"topic {topic}: {partitions} partitions, RF min(3, brokers); Avro order records, schema id {work.schema_id}",
-        "counts are acknowledged records (acks=all); measured from the first produce to the end of flush; median of the rounds",
-        f"kafka-python produced {peer} records per round (it is slower); rates compare, not totals",
+        "counts are acknowledged records (acks=all); each round's rate from the first produce to the end of"
+        " flush, the median of the rounds' rates",
     ]
     return report
 
@@ -294,6 +310,10 @@ def bench_consume(
     report.add_ratio("typed-batch", "raw", 0.90)
     report.add_cpu_ratio("typed", "raw")
     report.add_cpu_ratio("typed-batch", "raw")
+    from kafkaops.clients.consumer import DEFAULT_CONFIG as CONSUMER_CONFIG
+
+    report.settings = {"confluent-kafka (typed, raw)": dict(CONSUMER_CONFIG),
+                       "records": records, "partitions": partitions}
     report.notes += [
         f"topic {topic}: {partitions} partitions, {records} Avro order records; each round a fresh group from the start",
         "measured from the first record to the last (client start-up and group join excluded)",

@@ -33,15 +33,23 @@ class Measurement:
     bytes: int = 0
     cpu_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    median_rate: float | None = None
+    """Over several rounds: the median of the rounds' rates (see :func:`run_rounds`)."""
+    median_cpu_us: float | None = None
+    """Over several rounds: the median of the rounds' CPU µs per record."""
 
     @property
     def rate(self) -> float:
-        """Records per second (wall clock)."""
+        """Records per second (wall clock): the median of the rounds' rates, or this run's."""
+        if self.median_rate is not None:
+            return self.median_rate
         return self.records / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def cpu_us_per_record(self) -> float:
         """Process CPU time (all threads, librdkafka's too) per record, in microseconds."""
+        if self.median_cpu_us is not None:
+            return self.median_cpu_us
         return self.cpu_seconds / self.records * 1e6 if self.records else 0.0
 
 
@@ -56,6 +64,8 @@ class BenchReport:
     ratios: dict[str, float] = field(default_factory=dict)
     targets: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The client settings every contestant ran with."""
 
     def measurement(self, name: str) -> Measurement:
         for m in self.measurements:
@@ -86,6 +96,7 @@ class BenchReport:
         for m, d in zip(self.measurements, data["measurements"], strict=True):
             d["rate"] = m.rate
             d["cpu_us_per_record"] = m.cpu_us_per_record
+            del d["median_rate"], d["median_cpu_us"]
         return data
 
 
@@ -121,9 +132,10 @@ def spanned(name: str, expected: int, fn: Callable[..., dict[str, Any]], *args: 
 
 def run_rounds(contestants: dict[str, Callable[[], Measurement]], rounds: int) -> list[Measurement]:
     """Run every contestant ``rounds`` times, interleaved, the order rotated each round (so no
-    contestant always follows the same one). Each contestant's result is the median of its
-    rounds (wall seconds and CPU seconds separately): robust on a shared, noisy machine. The
-    record count is the smallest seen in any round, so a round that lost records shows."""
+    contestant always follows the same one). Each round's rate (and CPU per record) is
+    computed from that round's own count and time, and the contestant's figure is the median
+    of the rounds: robust on a shared, noisy machine. The record count is the smallest seen
+    in any round, so a round that lost records shows."""
     runs: dict[str, list[Measurement]] = {name: [] for name in contestants}
     names = list(contestants)
     for r in range(max(1, rounds)):
@@ -136,8 +148,11 @@ def run_rounds(contestants: dict[str, Callable[[], Measurement]], rounds: int) -
         records = min(m.records for m in ms)
         seconds = statistics.median(m.seconds for m in ms)
         cpu = statistics.median(m.cpu_seconds for m in ms)
-        extra = {**ms[0].extra, "rounds_seconds": [round(m.seconds, 4) for m in ms]}
-        result.append(Measurement(name, records, seconds, ms[0].bytes, cpu, extra))
+        extra = {**ms[0].extra, "rounds_seconds": [round(m.seconds, 4) for m in ms],
+                 "rounds_rate": [round(m.rate, 1) for m in ms]}
+        result.append(Measurement(name, records, seconds, ms[0].bytes, cpu, extra,
+                                  median_rate=statistics.median(m.rate for m in ms),
+                                  median_cpu_us=statistics.median(m.cpu_us_per_record for m in ms)))
     return result
 
 
