@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -277,26 +278,52 @@ class LocalCluster(ClusterReadiness[Node]):
 
     def controller(self, node_id: int) -> Node:
         """A KRaft controller by node id (a combined broker's id, or 101, 102, ...)."""
+        if self.mode != "kraft":
+            raise ClusterError("not a KRaft cluster: in ZooKeeper mode the controller is one of the brokers "
+                               "(see `kafkaops status`; control it as a broker)")
         for node in self.controllers:
             if node.id == node_id:
                 return node
-        known = ", ".join(str(c.id) for c in self.controllers) or "none: not a KRaft cluster"
+        known = ", ".join(str(c.id) for c in self.controllers)
         raise UnknownBrokerError(f"no controller {node_id} in this cluster (controllers: {known})")
 
     def kill_controller(self, node_id: int) -> None:
+        """SIGKILL: an active controller's voters elect a new leader after their fetch timeout."""
         self.controller(node_id).process.kill()
         self.save_state()
 
     def stop_controller(self, node_id: int, timeout: float = 60.0) -> None:
+        """SIGTERM: a clean shutdown (an active controller resigns its leadership first)."""
         self.controller(node_id).process.terminate(timeout)
         self.save_state()
 
-    def start_controller(self, node_id: int) -> None:
+    def start_controller(self, node_id: int, wait: bool = True, timeout: float = 90.0) -> None:
+        """Start a stopped controller again; with ``wait``, until it has caught up with the
+        quorum's high watermark (DescribeQuorum), as a rolling restart needs before the next."""
         node = self.controller(node_id)
         if node.process.is_running():
             raise ClusterError(f"controller {node_id} is already running (pid {node.process.pid})")
+        started = time.time()
         self._spawn(node)
         self.save_state()
+        if wait:
+            self.wait_controller_caught_up(node_id, timeout, since=started)
+
+    def restart_controller(self, node_id: int, timeout: float = 90.0) -> None:
+        self.stop_controller(node_id)
+        self.start_controller(node_id, timeout=timeout)
+
+    def wait_controller_caught_up(self, node_id: int, timeout: float = 90.0, since: float | None = None) -> None:
+        """Wait until controller ``node_id`` has caught up with the metadata quorum (ClusterError if not)."""
+        from kafkaops.quorum import QuorumClient, QuorumError, wait_caught_up
+
+        node = self.controller(node_id)
+        try:
+            with QuorumClient(self.profile) as client:
+                wait_caught_up(client, node_id, timeout, since=since)
+        except QuorumError as exc:
+            self._check_running([node])
+            raise ClusterError(f"controller {node_id}: {exc}") from None
 
     def pause_controller(self, node_id: int) -> None:
         self._signal(self.controller(node_id), signal.SIGSTOP)
