@@ -25,7 +25,7 @@ from kafkaops.ops.actions.registry import (
     unsafe_to_stop,
     wait_for,
 )
-from kafkaops.quorum import CAUGHT_UP_LAG, NotKRaftError, QuorumClient, QuorumError, QuorumState, kafka_mode
+from kafkaops.quorum import CAUGHT_UP_LAG, NotKRaftError, QuorumClient, QuorumError, QuorumState
 
 
 def _wait_membership(ctx: ActionContext, broker: int, present: bool, timeout: float) -> None:
@@ -48,9 +48,8 @@ def _wait_safe(ctx: ActionContext, broker: int, timeout: float) -> None:
 
 # --------------------------------------------------------------------------- the KRaft quorum
 def _quorum(ctx: ActionContext) -> QuorumState | None:
-    """The metadata quorum, or None in ZooKeeper mode."""
-    if kafka_mode(ctx.profile) != "kraft":
-        return None
+    """The metadata quorum, or None in ZooKeeper mode (asked of the cluster, whatever the
+    profile says: a restart must not skip the quorum checks because of a profile's chroot)."""
     try:
         with QuorumClient(ctx.profile) as client:
             return client.describe()
