@@ -558,10 +558,15 @@ class LocalCluster(ClusterReadiness[Node]):
 
 
 def _kraft_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool makes)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool
+    makes), never starting with "-" (the storage tool would read it as an option; Kafka's
+    own Uuid.randomUuid avoids those too)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _zk_ok(port: int) -> bool:

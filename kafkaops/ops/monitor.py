@@ -58,6 +58,10 @@ SETTLE = 3.0
 (see :mod:`kafkaops.ops.monitor_facts`); at least three polls."""
 
 
+QUORUM_TIMEOUT = 3.0
+"""Seconds a DescribeQuorum poll may take (KRaft) before the next one asks again."""
+
+
 class MonitorError(KafkaopsError):
     """The monitor could not start (no source configured or reachable)."""
 
@@ -200,7 +204,10 @@ class ReplicaMonitor:
             if self.profile is not None and self._is_kraft(self.profile, timeout):
                 self._model.quorum = True
                 self._waiting_for.add(QUORUM)
-                self._quorum = QuorumSource(self.profile, self, poll_interval=self.poll_interval, timeout=self.admin_timeout)
+                # a short timeout: a question forwarded to a controller that just died hangs until it
+                # expires, and the next poll then reaches the new active controller
+                self._quorum = QuorumSource(self.profile, self, poll_interval=self.poll_interval,
+                                            timeout=min(self.admin_timeout, QUORUM_TIMEOUT))
                 self._quorum.start()
             if self.profile is not None:
                 self._admin = AdminSource(self.profile, self, poll_interval=self.poll_interval, timeout=self.admin_timeout,
