@@ -13,6 +13,7 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -169,73 +170,38 @@ def _render(mode: str, health: ClusterHealth, quorum: QuorumState | None, local:
               f"{c.under_min_isr} under min ISR, {c.offline} offline")
 
 
-def _broker_action(action: str, broker_id: int) -> None:
-    cluster = local_cluster()
-    getattr(cluster, f"{action}_broker")(broker_id)
-    out.print(f"broker {broker_id}: {action} done")
+NODE_ACTIONS = {
+    "broker": {
+        "kill": "SIGKILL a broker (no controlled shutdown).",
+        "stop": "SIGTERM a broker: controlled shutdown.",
+        "start": "Start a stopped broker again with its id and data; waits until it is registered.",
+        "pause": "SIGSTOP a broker (a frozen JVM).",
+        "resume": "SIGCONT a paused broker.",
+    },
+    "controller": {
+        "kill": "SIGKILL a KRaft controller (the quorum elects another leader if it was the active one).",
+        "stop": "SIGTERM a KRaft controller: clean shutdown (an active controller resigns first).",
+        "start": "Start a stopped KRaft controller again; waits until it has caught up with the quorum.",
+        "pause": "SIGSTOP a KRaft controller (a frozen JVM).",
+        "resume": "SIGCONT a paused KRaft controller.",
+    },
+}
 
 
-@broker_app.command("kill")
-def broker_kill(broker_id: int) -> None:
-    """SIGKILL a broker (no controlled shutdown)."""
-    _broker_action("kill", broker_id)
+def _node_command(kind: str, action: str, doc: str) -> Callable[[int], None]:
+    """``kafkaops broker|controller ACTION ID``: the local cluster's ``<action>_<kind>(ID)``."""
+
+    def command(node_id: int) -> None:
+        getattr(local_cluster(), f"{action}_{kind}")(node_id)
+        out.print(f"{kind} {node_id}: {action} done")
+
+    # evaluated here (the module's annotations are strings, which typer could not resolve in a closure)
+    command.__annotations__ = {"node_id": Annotated[int, typer.Argument(metavar=f"{kind.upper()}_ID")], "return": None}
+    command.__doc__ = doc
+    command.__name__ = f"{kind}_{action}"
+    return command
 
 
-@broker_app.command("stop")
-def broker_stop(broker_id: int) -> None:
-    """SIGTERM a broker: controlled shutdown."""
-    _broker_action("stop", broker_id)
-
-
-@broker_app.command("start")
-def broker_start(broker_id: int) -> None:
-    """Start a stopped broker again with its id and data; waits until it is registered."""
-    _broker_action("start", broker_id)
-
-
-@broker_app.command("pause")
-def broker_pause(broker_id: int) -> None:
-    """SIGSTOP a broker (a frozen JVM)."""
-    _broker_action("pause", broker_id)
-
-
-@broker_app.command("resume")
-def broker_resume(broker_id: int) -> None:
-    """SIGCONT a paused broker."""
-    _broker_action("resume", broker_id)
-
-
-def _controller_action(action: str, node_id: int) -> None:
-    cluster = local_cluster()
-    getattr(cluster, f"{action}_controller")(node_id)
-    out.print(f"controller {node_id}: {action} done")
-
-
-@controller_app.command("kill")
-def controller_kill(node_id: int) -> None:
-    """SIGKILL a KRaft controller (the quorum elects another leader if it was the active one)."""
-    _controller_action("kill", node_id)
-
-
-@controller_app.command("stop")
-def controller_stop(node_id: int) -> None:
-    """SIGTERM a KRaft controller: clean shutdown (an active controller resigns first)."""
-    _controller_action("stop", node_id)
-
-
-@controller_app.command("start")
-def controller_start(node_id: int) -> None:
-    """Start a stopped KRaft controller again; waits until it has caught up with the quorum."""
-    _controller_action("start", node_id)
-
-
-@controller_app.command("pause")
-def controller_pause(node_id: int) -> None:
-    """SIGSTOP a KRaft controller (a frozen JVM)."""
-    _controller_action("pause", node_id)
-
-
-@controller_app.command("resume")
-def controller_resume(node_id: int) -> None:
-    """SIGCONT a paused KRaft controller."""
-    _controller_action("resume", node_id)
+for _kind, _app in (("broker", broker_app), ("controller", controller_app)):
+    for _action, _doc in NODE_ACTIONS[_kind].items():
+        _app.command(_action)(_node_command(_kind, _action, _doc))

@@ -8,21 +8,20 @@ cluster keeps taking acks=all writes, the monitor reports exactly one Controller
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from kafkaops.admin import admin_client, create_topic
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import BROKER_SESSION_TIMEOUT_MS, LocalCluster
-from kafkaops.ops.events import BrokerDown, ControllerChanged, Event
+from kafkaops.ops.events import BrokerDown, ControllerChanged
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.quorum import describe_quorum
 from kafkaops.testing.plugin import TopicFactory
 from kafkaops.testing.waits import wait_until
+from tests.integration.test_monitor_broker_loss import Collector
 from tests.kafka_io import consume_all, produce
 
 pytestmark = pytest.mark.kraft_mode
@@ -32,20 +31,6 @@ pytestmark = pytest.mark.kraft_mode
 # the Admin source polls every 0.5 s. The issue allows + 1 s; as in
 # test_monitor_broker_loss.py, 3 s of scheduling slack for a shared 2-core machine.
 DETECTION_BOUND = BROKER_SESSION_TIMEOUT_MS / 1000 + 1.0 + 3.0
-
-
-class Events:
-    def __init__(self) -> None:
-        self.items: list[Event] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: Event) -> None:
-        with self.lock:
-            self.items.append(event)
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        with self.lock:
-            return [e for e in self.items if isinstance(e, kind)]
 
 
 def new_leader(cluster: LocalCluster, old: int) -> int | None:
@@ -86,7 +71,7 @@ def test_active_controller_killed_and_paused_monitor_reports_each_change_once(
     topic = fresh_topic_factory(cluster)(partitions=3, replication_factor=3)
     with ReplicaMonitor(cluster.profile, poll_interval=0.5) as mon:
         assert mon.kraft and not mon.zookeeper_connected  # the quorum source, no ZooKeeper watches
-        events = Events()
+        events = Collector()
         mon.subscribe(events)
         first = mon.snapshot().controller_id
         assert first == describe_quorum(cluster.profile).leader_id and first in (101, 102, 103)
