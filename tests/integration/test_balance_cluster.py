@@ -21,6 +21,7 @@ from kafkaops.apps.bench.balance_driver import Driver
 from kafkaops.apps.bench.balance_scenarios import topic_leaders
 from kafkaops.clients.partitioners import RoundRobin
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.plugin import new_cluster
 from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ PARTITIONS = 12
 
 
 @pytest.fixture(scope="module")
-def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("balance"), brokers=3)
+def own_cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
+    cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("balance"), brokers=3)  # the pass's Kafka mode
     cluster.start()
     yield cluster
     cluster.destroy()

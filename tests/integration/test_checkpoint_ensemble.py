@@ -16,6 +16,10 @@ from kafkaops.coord.session import Coordinator, NotWritableError
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.testing.waits import wait_until
 
+# Runs once, in the ZooKeeper-mode pass: the ensemble is kafkaops' coordination, the same
+# beside either Kafka mode, and this module's cluster is its own (ZooKeeper mode).
+pytestmark = pytest.mark.zookeeper_mode
+
 
 @pytest.fixture(scope="module")
 def ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
