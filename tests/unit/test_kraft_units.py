@@ -4,6 +4,7 @@ The same behaviour on real Kafka 4.x clusters: tests/integration/test_kraft_*.py
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,40 @@ def test_shell_and_docker_control_controllers(tmp_path: Path) -> None:
     DockerBrokerControl(docker=str(exe)).restart_controller(102, timeout=100)
     DockerBrokerControl({101: "kraft-controller-1"}, docker=str(exe)).stop_controller(101, timeout=60)
     assert docker_log.read_text().splitlines() == ["restart -t 40 controller-102", "stop -t 50 kraft-controller-1"]
+
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "compose" / "images" / "kafka" / "bin" / "kafka-entrypoint"
+
+
+def run_kafka_entrypoint(tmp_path: Path, env: dict[str, str]) -> tuple[int, str, list[str]]:
+    """The image's entrypoint with a stand-in ``java`` that appends its arguments to a file."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir(exist_ok=True)
+    (fake / "java").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/java-calls\n')
+    (fake / "java").chmod(0o755)
+    base = {"PATH": f"{fake}:/usr/bin:/bin", "HOME": str(tmp_path), "KAFKA_CONFIG_DIR": str(tmp_path / "conf"),
+            "KAFKA_LOG_DIRS": str(tmp_path / "data"), "KAFKA_RUN_UID": "0"}
+    proc = subprocess.run([str(ENTRYPOINT)], env={**base, **env}, capture_output=True, text=True, timeout=30)
+    calls = (tmp_path / "java-calls").read_text().splitlines() if (tmp_path / "java-calls").exists() else []
+    return proc.returncode, proc.stderr, calls
+
+
+def test_kafka_image_entrypoint_formats_kraft_storage_then_starts(tmp_path: Path) -> None:
+    env = {"KAFKA_PROCESS_ROLES": "controller", "KAFKA_NODE_ID": "101", "KAFKA_LISTENERS": "CONTROLLER://0.0.0.0:9093",
+           "KAFKA_CONTROLLER_QUORUM_VOTERS": "101@c1:9093", "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
+           "CLUSTER_ID": "a2Fma2FvcHMta3JhZnQtMQ"}
+    rc, err, calls = run_kafka_entrypoint(tmp_path, env)
+    assert rc == 0, err
+    props = (tmp_path / "conf" / "server.properties").read_text()
+    assert "process.roles=controller" in props and "node.id=101" in props and "cluster.id" not in props
+    assert len(calls) == 2
+    assert "kafka.tools.StorageTool format -t a2Fma2FvcHMta3JhZnQtMQ" in calls[0] and "--ignore-formatted" in calls[0]
+    assert calls[1].endswith(f"kafka.Kafka {tmp_path}/conf/server.properties")
+
+
+def test_kafka_image_entrypoint_names_what_kraft_lacks(tmp_path: Path) -> None:
+    rc, err, calls = run_kafka_entrypoint(tmp_path, {"KAFKA_PROCESS_ROLES": "broker", "KAFKA_NODE_ID": "1",
+                                                    "KAFKA_CONTROLLER_QUORUM_VOTERS": "101@c1:9093"})
+    assert rc != 0 and "CLUSTER_ID" in err and calls == []
+    rc, err, _ = run_kafka_entrypoint(tmp_path, {})
+    assert rc != 0 and "KAFKA_PROCESS_ROLES for KRaft" in err
