@@ -34,9 +34,8 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
 
 from kafkaops.config import ClusterProfile, ZooKeeperSettings, as_profile
 from kafkaops.coord.session import Coordinator, CoordinatorError
@@ -45,6 +44,7 @@ from kafkaops.ops.admin_source import AdminSource
 from kafkaops.ops.events import Event, diff_health
 from kafkaops.ops.health import DEFAULT_MIN_ISR, ClusterHealth
 from kafkaops.ops.monitor_facts import ADMIN, QUORUM, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
+from kafkaops.ops.monitor_stream import EventStream
 from kafkaops.ops.quorum_source import QuorumSource
 from kafkaops.ops.zk_source import ZooKeeperSource, ZooKeeperSourceError
 from kafkaops.quorum import QuorumError, QuorumState, kafka_mode
@@ -64,56 +64,6 @@ QUORUM_TIMEOUT = 3.0
 
 class MonitorError(KafkaopsError):
     """The monitor could not start (no source configured or reachable)."""
-
-
-class EventStream:
-    """An iterator over a monitor's events from the moment it was opened.
-
-    Iteration blocks until the next event and ends when the stream is closed or
-    the monitor stops; :meth:`get` waits at most ``timeout`` seconds.
-    """
-
-    _END: Any = object()
-
-    def __init__(self, on_close: Callable[[EventStream], None]) -> None:
-        self._q: queue.Queue[Any] = queue.Queue()
-        self._on_close = on_close
-        self.closed = False
-
-    def _put(self, event: Event) -> None:
-        self._q.put(event)
-
-    def get(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None after ``timeout`` seconds or when the stream ended."""
-        try:
-            item = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is self._END:
-            self._q.put(item)
-            return None
-        assert isinstance(item, Event)
-        return item
-
-    def __iter__(self) -> Iterator[Event]:
-        while True:
-            item = self._q.get()
-            if item is self._END:
-                self._q.put(item)
-                return
-            yield item
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._on_close(self)
-            self._q.put(self._END)
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ReplicaMonitor:
