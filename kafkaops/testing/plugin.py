@@ -15,7 +15,8 @@ Kafka mode: ZooKeeper (default) or KRaft (``--kafka-mode=kraft`` or
 ``KAFKAOPS_KAFKA_MODE=kraft``) for every cluster a fixture starts unless the test asks
 for a mode; tests that apply to one mode only carry ``@pytest.mark.zookeeper_mode`` or
 ``@pytest.mark.kraft_mode`` and are deselected in the other mode (see
-``pytest_collection_modifyitems``).
+``pytest_collection_modifyitems``). ``make test`` runs the integration tier in both
+(``make test-local``, then ``make test-kraft``).
 
 Backend: local JVM processes (default) or containers (``--kafka-backend=containers`` or
 ``KAFKAOPS_BACKEND=containers``; see :mod:`kafkaops.testing.containers`), where the
