@@ -112,7 +112,7 @@ def producer_resume(cluster: LocalCluster, mon: ReplicaMonitor, kills: int) -> d
     """Leader SIGKILL -> first acknowledgement of a record produced after it."""
     topic = "resume"
     admin = admin_client(cluster.profile)
-    admin.create_topics([NewTopic(topic, replica_assignment=[[1, 2, 3]])])[topic].result(timeout=30)
+    admin.create_topics([NewTopic(topic, 1, replica_assignment=[[1, 2, 3]])])[topic].result(timeout=30)
     wait_for_leaders(admin, topic, 1, 30)
     acks: list[tuple[int, float]] = []  # (sequence number, ack time)
     sent: list[float] = []
