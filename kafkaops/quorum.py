@@ -53,6 +53,10 @@ class QuorumState:
     def voter_ids(self) -> tuple[int, ...]:
         return tuple(sorted(m.node_id for m in self.voters))
 
+    def member(self, node_id: int) -> QuorumMember | None:
+        """The voter or observer ``node_id`` (None: not in the quorum's view)."""
+        return next((m for m in (*self.voters, *self.observers) if m.node_id == node_id), None)
+
     def lag(self, node_id: int) -> int | None:
         """How many metadata records ``node_id`` is behind the high watermark (None: not a member)."""
         for m in (*self.voters, *self.observers):
@@ -64,12 +68,10 @@ class QuorumState:
         """True when ``node_id`` is within :data:`CAUGHT_UP_LAG` of the high watermark, and
         (with ``since_ms``, epoch milliseconds) the leader saw it caught up after that time."""
         lag = self.lag(node_id)
-        if lag is None or lag > CAUGHT_UP_LAG:
+        member = self.member(node_id)
+        if lag is None or member is None or lag > CAUGHT_UP_LAG:
             return False
-        if since_ms is None or node_id == self.leader_id:
-            return True
-        member = next(m for m in (*self.voters, *self.observers) if m.node_id == node_id)
-        return member.last_caught_up_ms >= since_ms
+        return since_ms is None or node_id == self.leader_id or member.last_caught_up_ms >= since_ms
 
     def to_json(self) -> dict[str, Any]:
         def member(m: QuorumMember) -> dict[str, Any]:

@@ -7,9 +7,8 @@ One playbook serves three kinds of deployment, chosen by configuration:
 - ``shell``: command templates, e.g. ``ssh {host} sudo systemctl restart kafka``.
 
 KRaft controllers are nodes too (ids 101.. locally, any node id elsewhere): the
-``*_controller`` operations stop, start and restart them the same way (docker: the
-node's container; shell: ``controller_stop``/``controller_start``/``controller_restart``
-templates, else the broker ones). A control only issues the command; the playbook
+``*_controller`` operations stop and start them the same way (docker: the node's
+container; shell: ``controller_stop``/``controller_start`` templates, else the broker ones). A control only issues the command; the playbook
 actions wait for the broker to leave or join the cluster metadata, or for a controller
 to catch up with the metadata quorum, so every kind is judged the same way. This is the
 one ops module allowed to import ``kafkaops.local``.
@@ -54,8 +53,6 @@ class BrokerControl(Protocol):
     def stop_controller(self, node: int, timeout: float = 120.0) -> None: ...
 
     def start_controller(self, node: int, timeout: float = 120.0) -> None: ...
-
-    def restart_controller(self, node: int, timeout: float = 180.0) -> None: ...
 
     def describe(self) -> str: ...
 
@@ -110,10 +107,6 @@ class LocalBrokerControl:
             return
         self.cluster.start_controller(node, wait=False)
 
-    def restart_controller(self, node: int, timeout: float = 180.0) -> None:
-        self.cluster.stop_controller(node, timeout=timeout / 2)
-        self.cluster.start_controller(node, wait=False)
-
     def describe(self) -> str:
         return f"local processes in {self.cluster.base_dir}"
 
@@ -166,9 +159,6 @@ class DockerBrokerControl:
     def start_controller(self, node: int, timeout: float = 120.0) -> None:
         self._docker(node, "start", timeout=timeout, kind="controller")
 
-    def restart_controller(self, node: int, timeout: float = 180.0) -> None:
-        self._docker(node, "restart", "-t", str(int(max(timeout / 2 - 10, 10))), timeout=timeout, kind="controller")
-
     def describe(self) -> str:
         return "docker containers " + (", ".join(self.containers.values()) or self.name_template)
 
@@ -180,11 +170,12 @@ class ShellBrokerControl:
     host name) and split like a shell would (no shell runs; values are quoted), e.g.
     ``restart: "ssh {host} sudo systemctl restart kafka"``. ``restart`` defaults to
     stop then start; ``kill`` defaults to stop. KRaft controllers use
-    ``controller_stop|start|restart`` when given, else the broker templates (``hosts``
-    maps controller node ids too).
+    ``controller_stop|start`` when given, else the broker ones (``hosts`` maps controller
+    node ids too); a controller is stopped and started apart, so the quorum can be read
+    while it is down.
     """
 
-    OPERATIONS = ("stop", "start", "restart", "kill", "controller_stop", "controller_start", "controller_restart")
+    OPERATIONS = ("stop", "start", "restart", "kill", "controller_stop", "controller_start")
 
     def __init__(self, commands: Mapping[str, str], hosts: Mapping[int, str] | None = None) -> None:
         unknown = set(commands) - set(self.OPERATIONS)
@@ -237,9 +228,6 @@ class ShellBrokerControl:
     def start_controller(self, node: int, timeout: float = 120.0) -> None:
         self._op("controller_start", node, timeout)
 
-    def restart_controller(self, node: int, timeout: float = 180.0) -> None:
-        self._op("controller_restart", node, timeout)
-
     def describe(self) -> str:
         return "shell commands: " + "; ".join(f"{k}: {v}" for k, v in self.commands.items())
 
@@ -264,7 +252,7 @@ def from_config(config: Mapping[str, Any]) -> BrokerControl:
     - ``{type: docker, containers: {1: kafka-1, 101: controller-1, ...}}`` or
       ``{type: docker, name_template: "kafka-{id}", controller_template: "controller-{id}"}``
     - ``{type: shell, hosts: {1: host1, ...}, stop: "...", start: "...", restart: "...",
-      controller_restart: "..."}``
+      controller_stop: "...", controller_start: "..."}``
     """
     kind = config.get("type")
     if kind == "local":

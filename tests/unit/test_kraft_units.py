@@ -99,17 +99,17 @@ def test_shell_and_docker_control_controllers(tmp_path: Path) -> None:
     log = tmp_path / "ops.log"
     shell = ShellBrokerControl({"stop": f"sh -c 'echo stop {{id}} {{host}} >> {log}'",
                                 "start": f"sh -c 'echo start {{id}} {{host}} >> {log}'",
-                                "controller_restart": f"sh -c 'echo roll {{id}} {{host}} >> {log}'"},
+                                "controller_start": f"sh -c 'echo ctl-start {{id}} {{host}} >> {log}'"},
                                hosts={1: "kafka-a", 101: "ctl-a"})
-    shell.restart_controller(101)
-    shell.stop_controller(101)
-    assert log.read_text().splitlines() == ["roll 101 ctl-a", "stop 101 ctl-a"]
+    shell.stop_controller(101)  # no controller_stop template: the broker's
+    shell.start_controller(101)
+    assert log.read_text().splitlines() == ["stop 101 ctl-a", "ctl-start 101 ctl-a"]
     docker_log, exe = tmp_path / "docker.log", tmp_path / "docker"
     exe.write_text(f"#!/bin/sh\necho \"$@\" >> {docker_log}\n")
     exe.chmod(0o755)
-    DockerBrokerControl(docker=str(exe)).restart_controller(102, timeout=100)
+    DockerBrokerControl(docker=str(exe)).start_controller(102)
     DockerBrokerControl({101: "kraft-controller-1"}, docker=str(exe)).stop_controller(101, timeout=60)
-    assert docker_log.read_text().splitlines() == ["restart -t 40 controller-102", "stop -t 50 kraft-controller-1"]
+    assert docker_log.read_text().splitlines() == ["start controller-102", "stop -t 50 kraft-controller-1"]
 
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "compose" / "images" / "kafka" / "bin" / "kafka-entrypoint"

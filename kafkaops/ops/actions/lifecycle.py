@@ -84,9 +84,11 @@ def _wait_others_caught_up(ctx: ActionContext, node: int, timeout: float) -> Non
     _wait_quorum(ctx, f"every voter but {node} caught up with the metadata quorum", timeout, ready)
 
 
-def _wait_caught_up(ctx: ActionContext, node: int, timeout: float) -> QuorumState:
+def _wait_caught_up(ctx: ActionContext, node: int, timeout: float, since_ms: float | None = None) -> QuorumState:
+    """Until ``node`` has caught up with the quorum (and, with ``since_ms``, the leader saw it
+    caught up after that moment of the leader's clock)."""
     def ready(state: QuorumState) -> tuple[bool, str]:
-        return state.caught_up(node), f"lag {state.lag(node)} records, active controller {state.leader_id}"
+        return state.caught_up(node, since_ms), f"lag {state.lag(node)} records, active controller {state.leader_id}"
 
     return _wait_quorum(ctx, f"node {node} caught up with the metadata quorum", timeout, ready)
 
@@ -166,7 +168,14 @@ def controller_restart(ctx: ActionContext, *, node: int, safe_timeout: float = 3
     _wait_others_caught_up(ctx, node, safe_timeout)
     t0 = time.monotonic()
     was_active = quorum.leader_id == node
-    ctx.broker_control().restart_controller(node, timeout)
-    state = _wait_caught_up(ctx, node, timeout)
+    control = ctx.broker_control()
+    control.stop_controller(node, timeout)
+    # the leader's "last caught up" time of a stopped voter stands still: "caught up" after the
+    # start must be later than it (a stale log end offset can equal the high watermark)
+    stopped = _wait_quorum(ctx, f"a quorum leader while {node} is down", timeout,
+                           lambda s: (s.leader_id != node, f"active controller {s.leader_id}"))
+    frozen = stopped.member(node)
+    control.start_controller(node, timeout)
+    state = _wait_caught_up(ctx, node, timeout, since_ms=(frozen.last_caught_up_ms if frozen else -1) + 1)
     moved = f"; leadership moved to {state.leader_id}" if was_active and state.leader_id != node else ""
     return f"controller {node} restarted and caught up in {time.monotonic() - t0:.1f}s{moved}"
