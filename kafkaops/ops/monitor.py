@@ -60,6 +60,9 @@ SETTLE = 3.0
 
 QUORUM_TIMEOUT = 3.0
 """Seconds a DescribeQuorum poll may take (KRaft) before the next one asks again."""
+KRAFT_ADMIN_POLL = 0.5
+"""On KRaft the Admin API is the only source of broker liveness: it polls at least this often,
+so a fenced broker is seen within the broker session timeout + 1 s."""
 
 
 class MonitorError(KafkaopsError):
@@ -160,7 +163,8 @@ class ReplicaMonitor:
                                             timeout=min(self.admin_timeout, QUORUM_TIMEOUT))
                 self._quorum.start()
             if self.profile is not None:
-                self._admin = AdminSource(self.profile, self, poll_interval=self.poll_interval, timeout=self.admin_timeout,
+                poll = min(self.poll_interval, KRAFT_ADMIN_POLL) if self.kraft else self.poll_interval
+                self._admin = AdminSource(self.profile, self, poll_interval=poll, timeout=self.admin_timeout,
                                           known_brokers=self._known, alone=self.kafka_chroot is None)
                 self._admin.start(first_timeout=timeout)
             self._wait_started(timeout)
