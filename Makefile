@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export KAFKAOPS_HOME ?= $(CURDIR)/.kafkaops
 
-.PHONY: demo test install kafka unit typecheck clean images test-local test-containers wheel constraints
+.PHONY: demo test install kafka kafka-kraft unit typecheck clean images test-local test-kraft test-containers wheel constraints
 
 # pyproject.toml states ranges; constraints.txt pins the exact set that is tested.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -21,17 +21,26 @@ install: $(BIN)/.installed
 kafka: install
 	$(BIN)/kafkaops fetch
 
+kafka-kraft: install
+	$(BIN)/kafkaops fetch --mode kraft
+
 demo: kafka
 	-$(BIN)/kafkaops down >/dev/null 2>&1
 	$(BIN)/kafkaops up --brokers 3
 	$(BIN)/kafkaops demo; rc=$$?; $(BIN)/kafkaops down; exit $$rc
 
-# `make test` = the local tier (real JVM clusters) then the containers tier (needs Docker:
-# started as root if none runs; fails, never skips, when it cannot).
-test: test-local test-containers
+# `make test` = the local tier (real JVM clusters, ZooKeeper-mode Kafka 3.9), the KRaft pass
+# (the integration tier again on Kafka 4.x) and the containers tier (needs Docker: started
+# as root if none runs; fails, never skips, when it cannot).
+test: test-local test-kraft test-containers
 
 test-local: kafka
 	$(BIN)/python -m pytest -p no:cacheprovider -ra --ignore=tests/containers $(PYTEST_ARGS)
+
+# Every fixture cluster in KRaft mode (dedicated controllers, Kafka 4.x); tests marked
+# zookeeper_mode are deselected here, those marked kraft_mode run only here.
+test-kraft: kafka kafka-kraft
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --kafka-mode=kraft tests/integration $(PYTEST_ARGS)
 
 # --- containers (compose/, kafkaops/testing/containers.py) -----------------------------
 # The containers tier: tests/containers (fixture, compose smoke, network partition) and the
@@ -40,8 +49,9 @@ test-containers: images
 	$(BIN)/python -m pytest -p no:cacheprovider -ra --kafka-backend=containers -m containers_tier \
 		tests/containers tests/integration $(PYTEST_ARGS)
 
-# Offline images: Debian minbase + JRE 17 (debootstrap, docker import) + the Maven-fetched jars.
-images: kafka
+# Offline images: Debian minbase + JRE 17 (debootstrap, docker import) + the Maven-fetched jars
+# (Kafka 3.9 and ZooKeeper; Kafka 4.x for compose/docker-compose.kraft.yml).
+images: kafka kafka-kraft
 	compose/dockerd.sh
 	PYTHON=$(CURDIR)/$(BIN)/python compose/build-images.sh
 # --- end containers ---------------------------------------------------------------------

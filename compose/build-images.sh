@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build kafkaops' container images offline (no image registry is needed):
 #   kafkaops/base:bookworm-jre17  Debian bookworm minbase + OpenJDK 17 JRE (debootstrap + docker import)
-#   kafkaops/kafka:<version>      + the Maven-fetched Kafka jars (kafkaops.local.distribution)
-#   kafkaops/zookeeper:<version>  the same jars, ZooKeeper's entrypoint
+#   kafkaops/kafka:<version>      + the Maven-fetched Kafka jars (kafkaops.local.distribution):
+#                                 3.9.x (ZooKeeper mode, also tagged latest) and 4.x (KRaft)
+#   kafkaops/zookeeper:<version>  the 3.9 jars, ZooKeeper's entrypoint
 # Each image is skipped when present and built from the same inputs (a content hash
 # label), so a warm run takes seconds. FORCE=1 rebuilds the Kafka/ZooKeeper images,
 # FORCE_BASE=1 the base as well. Needs a running engine (compose/dockerd.sh) and,
@@ -61,37 +62,55 @@ else
 fi
 
 # ---------------------------------------------------------------- kafka + zookeeper
-read -r LIBS VERSION < <("$PYTHON" -c 'from kafkaops.local.distribution import resolve; d = resolve(); print(d.libs, d.version)') \
-  || die "could not resolve the Kafka jars (run: .venv/bin/kafkaops fetch)"
-KAFKA_IMAGE=${KAFKA_IMAGE_NAME:-kafkaops/kafka}:$VERSION
-ZOOKEEPER_IMAGE=${ZOOKEEPER_IMAGE_NAME:-kafkaops/zookeeper}:$VERSION
+# build_kafka MODE: the jars of that mode's Kafka line (zookeeper: 3.9, which also runs
+# ZooKeeper; kraft: 4.x), the kafka image and, for zookeeper, the zookeeper image from it.
+build_kafka() {
+  local mode=$1 libs version kafka_image zookeeper_image hash ctx what
+  read -r libs version < <("$PYTHON" -c "from kafkaops.local.distribution import resolve; d = resolve(kraft='$mode' == 'kraft'); print(d.libs, d.version)") \
+    || die "could not resolve the Kafka jars (run: .venv/bin/kafkaops fetch --mode $mode)"
+  kafka_image=${KAFKA_IMAGE_NAME:-kafkaops/kafka}:$version
+  zookeeper_image=${ZOOKEEPER_IMAGE_NAME:-kafkaops/zookeeper}:$version
+  what=$kafka_image
+  [ "$mode" = zookeeper ] && what="$kafka_image and $zookeeper_image"
+  hash=$( {
+    echo "$base_id $version"
+    (cd "$here/images" && find . -type f | sort | xargs sha256sum)
+    (cd "$libs" && find . -maxdepth 1 -name '*.jar' -printf '%f %s\n' | sort)
+  } | sha256sum | cut -c1-16)
+
+  if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$kafka_image" org.kafkaops.context-hash)" = "$hash" ] &&
+    { [ "$mode" = kraft ] || [ "$(label_of "$zookeeper_image" org.kafkaops.context-hash)" = "$hash" ]; }; then
+    log "$what up to date ($hash)"
+    return
+  fi
+
+  ctx=$(mktemp -d /var/tmp/kafkaops-image.XXXXXX)
+  mkdir -p "$ctx/opt/kafka/libs" "$ctx/opt/kafka/config"
+  cp "$here/images/kafka/Dockerfile" "$ctx/"
+  cp -r "$here/images/kafka/bin" "$ctx/opt/kafka/"
+  cp "$libs"/*.jar "$ctx/opt/kafka/libs/"
+  chmod 0755 "$ctx/opt/kafka/bin/"*
+
+  # the ZooKeeper-mode line keeps the :latest tags (what compose and the fixtures default to)
+  local latest=()
+  [ "$mode" = zookeeper ] && latest=(-t "${kafka_image%:*}:latest")
+  log "building $kafka_image (Kafka $version, $mode mode, $(ls "$ctx/opt/kafka/libs" | wc -l) jars)"
+  DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "KAFKA_VERSION=$version" \
+    --build-arg "CONTEXT_HASH=$hash" -t "$kafka_image" "${latest[@]}" "$ctx" >/dev/null \
+    || { rm -rf "$ctx"; die "docker build of $kafka_image failed"; }
+  rm -rf "$ctx"
+  if [ "$mode" = zookeeper ]; then
+    log "building $zookeeper_image"
+    DOCKER_BUILDKIT=0 docker build -q --build-arg "KAFKA_IMAGE=$kafka_image" --build-arg "CONTEXT_HASH=$hash" \
+      -t "$zookeeper_image" -t "${zookeeper_image%:*}:latest" "$here/images/zookeeper" >/dev/null
+  fi
+  log "built $what ($hash)"
+}
 
 base_id=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-hash=$( {
-  echo "$base_id $VERSION"
-  (cd "$here/images" && find . -type f | sort | xargs sha256sum)
-  (cd "$LIBS" && find . -maxdepth 1 -name '*.jar' -printf '%f %s\n' | sort)
-} | sha256sum | cut -c1-16)
-
-if [ "${FORCE:-0}" != 1 ] && [ "$(label_of "$KAFKA_IMAGE" org.kafkaops.context-hash)" = "$hash" ] &&
-  [ "$(label_of "$ZOOKEEPER_IMAGE" org.kafkaops.context-hash)" = "$hash" ]; then
-  log "$KAFKA_IMAGE and $ZOOKEEPER_IMAGE are up to date ($hash)"
-  exit 0
-fi
-
-ctx=$(mktemp -d /var/tmp/kafkaops-image.XXXXXX)
-trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/opt/kafka/libs" "$ctx/opt/kafka/config"
-cp "$here/images/kafka/Dockerfile" "$ctx/"
-cp -r "$here/images/kafka/bin" "$ctx/opt/kafka/"
-cp "$LIBS"/*.jar "$ctx/opt/kafka/libs/"
-chmod 0755 "$ctx/opt/kafka/bin/"*
-
-log "building $KAFKA_IMAGE (Kafka $VERSION, $(ls "$ctx/opt/kafka/libs" | wc -l) jars)"
-DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "KAFKA_VERSION=$VERSION" \
-  --build-arg "CONTEXT_HASH=$hash" -t "$KAFKA_IMAGE" -t "${KAFKA_IMAGE%:*}:latest" "$ctx" >/dev/null
-log "building $ZOOKEEPER_IMAGE"
-DOCKER_BUILDKIT=0 docker build -q --build-arg "KAFKA_IMAGE=$KAFKA_IMAGE" --build-arg "CONTEXT_HASH=$hash" \
-  -t "$ZOOKEEPER_IMAGE" -t "${ZOOKEEPER_IMAGE%:*}:latest" "$here/images/zookeeper" >/dev/null
+# MODES="zookeeper kraft" (default): the Kafka 3.9 images (ZooKeeper mode, and the ZooKeeper
+# kafkaops coordinates through) and the Kafka 4.x image (KRaft, compose/docker-compose.kraft.yml)
+for mode in ${MODES:-zookeeper kraft}; do
+  build_kafka "$mode"
+done
 docker image prune -f >/dev/null 2>&1 || true
-log "built $KAFKA_IMAGE and $ZOOKEEPER_IMAGE ($hash)"

@@ -254,6 +254,7 @@ def setup_logging() -> None:
     )
     if level is None:
         logging.getLogger("kazoo.client").setLevel(logging.ERROR)  # reconnect chatter
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)  # kafka-python's lost connections (a dead controller)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_not_librdkafka)
 

@@ -9,7 +9,8 @@ SASL_SSL/SCRAM-SHA-512 with an authorizer, and ZooKeeper with SASL and ACLs (see
 :mod:`kafkaops.local.security`). The no-loss defaults hold (replication factor
 min(3, N), ``min.insync.replicas=2``, unclean leader election off), tuned for fast
 failover on a small machine. The state (ports, pids, directories) is a JSON file, so
-another process (the CLI) can attach and kill, stop, start, pause or resume any node.
+another process (the CLI) can attach and kill, stop, start, pause or resume any node
+(:mod:`kafkaops.local.control`).
 """
 
 from __future__ import annotations
@@ -24,19 +25,17 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kafkaops.config import ClusterProfile, ZooKeeperSettings
-from kafkaops.errors import ClusterError, NoClusterError, UnknownBrokerError
+from kafkaops.errors import ClusterError, NoClusterError
 from kafkaops.local import configs
 from kafkaops.local.configs import LOG4J as _LOG4J, ZK_TICK_MS  # noqa: F401 (re-exported)
 from kafkaops.local.distribution import KafkaDistribution, find_java, resolve
+from kafkaops.local.control import Node, NodeControl  # noqa: F401 (Node re-exported)
 from kafkaops.local.process import JvmProcess
 from kafkaops.local.readiness import BROKER_SESSION_TIMEOUT_MS, ClusterReadiness, broker_defaults, check_shape  # noqa: F401 (re-exported)
 from kafkaops.local.security import LocalSecurity, jaas_jvm_opts
-from kafkaops.waits import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -46,45 +45,7 @@ CONTROLLER_ID_BASE = 100
 """Dedicated KRaft controllers are nodes 101, 102, ... (brokers keep 1..N)."""
 
 
-@dataclass
-class Node:
-    """A ZooKeeper node, KRaft controller or Kafka broker: id, ports, directory, process."""
-
-    kind: str  # "zookeeper" | "controller" | "broker"
-    id: int
-    port: int
-    dir: Path
-    process: JvmProcess
-    peer_ports: tuple[int, int] | None = None  # ZooKeeper quorum and election ports
-    controller_port: int | None = None  # KRaft controller listener (controllers, combined brokers)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def alive(self) -> bool:
-        """Running and not paused."""
-        return self.process.is_running() and not self.process.is_paused()
-
-    @property
-    def state(self) -> str:
-        if not self.process.is_running():
-            return "stopped"
-        return "paused" if self.process.is_paused() else "running"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "port": self.port,
-            "dir": str(self.dir),
-            "pid": self.process.pid,
-            "peer_ports": list(self.peer_ports) if self.peer_ports else None,
-            "controller_port": self.controller_port,
-        }
-
-
-class LocalCluster(ClusterReadiness[Node]):
+class LocalCluster(NodeControl):
     """ZooKeeper + Kafka (ZooKeeper mode or KRaft) on this machine; see the module docstring.
 
     ``detached`` clusters outlive the Python process that started them (``kafkaops
@@ -241,98 +202,6 @@ class LocalCluster(ClusterReadiness[Node]):
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
-
-    # ------------------------------------------------------------------ node control
-    def kill_broker(self, broker_id: int) -> None:
-        """SIGKILL: the broker vanishes without controlled shutdown."""
-        self.broker(broker_id).process.kill()
-        self.save_state()
-
-    def stop_broker(self, broker_id: int, timeout: float = 60.0) -> None:
-        """SIGTERM: controlled shutdown (leadership moves first), SIGKILL after timeout."""
-        self.broker(broker_id).process.terminate(timeout)
-        self.save_state()
-
-    def start_broker(self, broker_id: int, wait: bool = True, timeout: float = 90.0) -> None:
-        """Start a stopped broker again with the same id, port and data."""
-        node = self.broker(broker_id)
-        if node.process.is_running():
-            raise ClusterError(f"broker {broker_id} is already running (pid {node.process.pid})")
-        self._wait_registration_gone(broker_id)
-        self._spawn(node)
-        self.save_state()
-        if wait:
-            self.wait_brokers([broker_id], timeout)
-
-    def restart_broker(self, broker_id: int, timeout: float = 90.0) -> None:
-        self.stop_broker(broker_id)
-        self.start_broker(broker_id, timeout=timeout)
-
-    def pause_broker(self, broker_id: int) -> None:
-        """SIGSTOP: the JVM freezes (a stand-in for a long GC pause or a hung disk)."""
-        self._signal(self.broker(broker_id), signal.SIGSTOP)
-
-    def resume_broker(self, broker_id: int) -> None:
-        self._signal(self.broker(broker_id), signal.SIGCONT)
-
-    def controller(self, node_id: int) -> Node:
-        """A KRaft controller by node id (a combined broker's id, or 101, 102, ...)."""
-        for node in self.controllers:
-            if node.id == node_id:
-                return node
-        known = ", ".join(str(c.id) for c in self.controllers) or "none: not a KRaft cluster"
-        raise UnknownBrokerError(f"no controller {node_id} in this cluster (controllers: {known})")
-
-    def kill_controller(self, node_id: int) -> None:
-        self.controller(node_id).process.kill()
-        self.save_state()
-
-    def stop_controller(self, node_id: int, timeout: float = 60.0) -> None:
-        self.controller(node_id).process.terminate(timeout)
-        self.save_state()
-
-    def start_controller(self, node_id: int) -> None:
-        node = self.controller(node_id)
-        if node.process.is_running():
-            raise ClusterError(f"controller {node_id} is already running (pid {node.process.pid})")
-        self._spawn(node)
-        self.save_state()
-
-    def pause_controller(self, node_id: int) -> None:
-        self._signal(self.controller(node_id), signal.SIGSTOP)
-
-    def resume_controller(self, node_id: int) -> None:
-        self._signal(self.controller(node_id), signal.SIGCONT)
-
-    def kill_zookeeper(self, node_id: int) -> None:
-        self.zookeeper(node_id).process.kill()
-        self.save_state()
-
-    def stop_zookeeper(self, node_id: int, timeout: float = 30.0) -> None:
-        self.zookeeper(node_id).process.terminate(timeout)
-        self.save_state()
-
-    def start_zookeeper(self, node_id: int) -> None:
-        node = self.zookeeper(node_id)
-        if node.process.is_running():
-            raise ClusterError(f"ZooKeeper node {node_id} is already running")
-        self._spawn(node)
-        self.save_state()
-
-    def pause_zookeeper(self, node_id: int) -> None:
-        self._signal(self.zookeeper(node_id), signal.SIGSTOP)
-
-    def resume_zookeeper(self, node_id: int) -> None:
-        self._signal(self.zookeeper(node_id), signal.SIGCONT)
-
-    def _signal(self, node: Node, sig: int, timeout: float = 10.0) -> None:
-        """SIGSTOP / SIGCONT, returning once the kernel shows the JVM stopped / running."""
-        if not node.process.signal(sig):
-            raise ClusterError(f"{node.kind} {node.id} is not running")
-        want_paused = sig == signal.SIGSTOP
-        done = "stop" if want_paused else "continue"
-        wait_until(lambda: node.process.is_paused() == want_paused, timeout, f"{node.kind} {node.id} to {done}",
-                   interval=0.01, error=lambda _: ClusterError(f"{node.kind} {node.id} did not {done}"))
 
     def _spawn(self, node: Node) -> None:
         classpath = self._zk_classpath if node.kind == "zookeeper" else self._classpath
@@ -531,10 +400,15 @@ class LocalCluster(ClusterReadiness[Node]):
 
 
 def _kraft_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool makes)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as StorageTool
+    makes), never starting with "-" (the storage tool would read it as an option; Kafka's
+    own Uuid.randomUuid avoids those too)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 def _zk_ok(port: int) -> bool:

@@ -1,4 +1,4 @@
-"""BrokerControl: stop, start, restart or kill one broker, wherever it runs.
+"""BrokerControl: stop, start, restart or kill one broker (or KRaft controller), wherever it runs.
 
 One playbook serves three kinds of deployment, chosen by configuration:
 
@@ -6,9 +6,12 @@ One playbook serves three kinds of deployment, chosen by configuration:
 - ``docker``: containers, through the docker CLI (``docker stop|start|restart|kill``);
 - ``shell``: command templates, e.g. ``ssh {host} sudo systemctl restart kafka``.
 
-A control only issues the command; the playbook actions wait for the broker to
-leave or join the cluster metadata, so every kind is judged the same way. This
-is the one ops module allowed to import ``kafkaops.local``.
+KRaft controllers are nodes too (ids 101.. locally, any node id elsewhere): the
+``*_controller`` operations stop and start them the same way (docker: the node's
+container; shell: ``controller_stop``/``controller_start`` templates, else the broker ones). A control only issues the command; the playbook
+actions wait for the broker to leave or join the cluster metadata, or for a controller
+to catch up with the metadata quorum, so every kind is judged the same way. This is the
+one ops module allowed to import ``kafkaops.local``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class BrokerControl(Protocol):
     def restart(self, broker: int, timeout: float = 180.0) -> None: ...
 
     def kill(self, broker: int, timeout: float = 30.0) -> None: ...
+
+    def stop_controller(self, node: int, timeout: float = 120.0) -> None: ...
+
+    def start_controller(self, node: int, timeout: float = 120.0) -> None: ...
 
     def describe(self) -> str: ...
 
@@ -91,6 +98,15 @@ class LocalBrokerControl:
         self._known(broker)
         self.cluster.kill_broker(broker)
 
+    def stop_controller(self, node: int, timeout: float = 120.0) -> None:
+        self.cluster.stop_controller(node, timeout=timeout)
+
+    def start_controller(self, node: int, timeout: float = 120.0) -> None:
+        if self.cluster.controller(node).process.is_running():
+            log.info("controller %d already runs; start is a no-op", node)
+            return
+        self.cluster.start_controller(node, wait=False)
+
     def describe(self) -> str:
         return f"local processes in {self.cluster.base_dir}"
 
@@ -98,7 +114,9 @@ class LocalBrokerControl:
 class DockerBrokerControl:
     """Brokers as docker containers; ``containers`` maps broker id -> container name.
 
-    Without a mapping, ``name_template`` (default ``kafka-{id}``) names the container.
+    Without a mapping, ``name_template`` (default ``kafka-{id}``) names the container, and
+    ``controller_template`` (default ``controller-{id}``) a KRaft controller's; with one,
+    ``containers`` maps every node id (brokers and controllers) to its container.
     """
 
     def __init__(
@@ -106,20 +124,22 @@ class DockerBrokerControl:
         containers: Mapping[int, str] | None = None,
         name_template: str = "kafka-{id}",
         docker: str = "docker",
+        controller_template: str = "controller-{id}",
     ) -> None:
         self.containers = {int(k): str(v) for k, v in (containers or {}).items()}
         self.name_template, self.docker = name_template, docker
+        self.controller_template = controller_template
 
-    def container(self, broker: int) -> str:
+    def container(self, broker: int, kind: str = "broker") -> str:
         if self.containers:
             if broker not in self.containers:
                 known = ", ".join(str(b) for b in sorted(self.containers))
-                raise BrokerControlError(f"no container configured for broker {broker} (brokers: {known})")
+                raise BrokerControlError(f"no container configured for {kind} {broker} (nodes: {known})")
             return self.containers[broker]
-        return self.name_template.format(id=broker)
+        return (self.name_template if kind == "broker" else self.controller_template).format(id=broker)
 
-    def _docker(self, broker: int, *args: str, timeout: float) -> None:
-        _run([self.docker, *args, self.container(broker)], timeout, f"broker {broker}")
+    def _docker(self, broker: int, *args: str, timeout: float, kind: str = "broker") -> None:
+        _run([self.docker, *args, self.container(broker, kind)], timeout, f"{kind} {broker}")
 
     def stop(self, broker: int, timeout: float = 120.0) -> None:
         self._docker(broker, "stop", "-t", str(int(max(timeout - 10, 10))), timeout=timeout)
@@ -133,6 +153,12 @@ class DockerBrokerControl:
     def kill(self, broker: int, timeout: float = 30.0) -> None:
         self._docker(broker, "kill", timeout=timeout)
 
+    def stop_controller(self, node: int, timeout: float = 120.0) -> None:
+        self._docker(node, "stop", "-t", str(int(max(timeout - 10, 10))), timeout=timeout, kind="controller")
+
+    def start_controller(self, node: int, timeout: float = 120.0) -> None:
+        self._docker(node, "start", timeout=timeout, kind="controller")
+
     def describe(self) -> str:
         return "docker containers " + (", ".join(self.containers.values()) or self.name_template)
 
@@ -143,10 +169,13 @@ class ShellBrokerControl:
     Templates are formatted with ``{id}`` and ``{host}`` (from ``hosts``: broker id ->
     host name) and split like a shell would (no shell runs; values are quoted), e.g.
     ``restart: "ssh {host} sudo systemctl restart kafka"``. ``restart`` defaults to
-    stop then start; ``kill`` defaults to stop.
+    stop then start; ``kill`` defaults to stop. KRaft controllers use
+    ``controller_stop|start`` when given, else the broker ones (``hosts`` maps controller
+    node ids too); a controller is stopped and started apart, so the quorum can be read
+    while it is down.
     """
 
-    OPERATIONS = ("stop", "start", "restart", "kill")
+    OPERATIONS = ("stop", "start", "restart", "kill", "controller_stop", "controller_start")
 
     def __init__(self, commands: Mapping[str, str], hosts: Mapping[int, str] | None = None) -> None:
         unknown = set(commands) - set(self.OPERATIONS)
@@ -167,12 +196,19 @@ class ShellBrokerControl:
         host = self.hosts.get(broker)
         if host is None and self.hosts:
             known = ", ".join(str(b) for b in sorted(self.hosts))
-            raise BrokerControlError(f"no host configured for broker {broker} (brokers: {known})")
+            kind = "controller" if op.startswith("controller_") else "broker"
+            raise BrokerControlError(f"no host configured for {kind} {broker} (nodes: {known})")
         values = {"id": shlex.quote(str(broker)), "host": shlex.quote(host or "")}
         return shlex.split(self.commands[op].format(**values))
 
     def _op(self, op: str, broker: int, timeout: float) -> None:
-        _run(self.command(op, broker), timeout, f"broker {broker} {op}")
+        if op.startswith("controller_") and op not in self.commands:
+            op = op.removeprefix("controller_")  # the same service runs brokers and controllers
+        if op == "restart" and op not in self.commands:
+            self._op("stop", broker, timeout / 2)
+            self._op("start", broker, timeout / 2)
+            return
+        _run(self.command(op, broker), timeout, f"node {broker} {op}")
 
     def stop(self, broker: int, timeout: float = 120.0) -> None:
         self._op("stop", broker, timeout)
@@ -181,14 +217,16 @@ class ShellBrokerControl:
         self._op("start", broker, timeout)
 
     def restart(self, broker: int, timeout: float = 180.0) -> None:
-        if "restart" in self.commands:
-            self._op("restart", broker, timeout)
-        else:
-            self.stop(broker, timeout / 2)
-            self.start(broker, timeout / 2)
+        self._op("restart", broker, timeout)
 
     def kill(self, broker: int, timeout: float = 30.0) -> None:
         self._op("kill" if "kill" in self.commands else "stop", broker, timeout)
+
+    def stop_controller(self, node: int, timeout: float = 120.0) -> None:
+        self._op("controller_stop", node, timeout)
+
+    def start_controller(self, node: int, timeout: float = 120.0) -> None:
+        self._op("controller_start", node, timeout)
 
     def describe(self) -> str:
         return "shell commands: " + "; ".join(f"{k}: {v}" for k, v in self.commands.items())
@@ -211,8 +249,10 @@ def from_config(config: Mapping[str, Any]) -> BrokerControl:
     """Build a BrokerControl from a mapping with ``type``: local | docker | shell.
 
     - ``{type: local, dir: PATH}`` (the directory `kafkaops up` keeps the cluster in)
-    - ``{type: docker, containers: {1: kafka-1, ...}}`` or ``{type: docker, name_template: "kafka-{id}"}``
-    - ``{type: shell, hosts: {1: host1, ...}, stop: "...", start: "...", restart: "..."}``
+    - ``{type: docker, containers: {1: kafka-1, 101: controller-1, ...}}`` or
+      ``{type: docker, name_template: "kafka-{id}", controller_template: "controller-{id}"}``
+    - ``{type: shell, hosts: {1: host1, ...}, stop: "...", start: "...", restart: "...",
+      controller_stop: "...", controller_start: "..."}``
     """
     kind = config.get("type")
     if kind == "local":
@@ -221,7 +261,8 @@ def from_config(config: Mapping[str, Any]) -> BrokerControl:
         return LocalBrokerControl.attach(Path(str(config["dir"])).expanduser())
     if kind == "docker":
         return DockerBrokerControl(
-            config.get("containers"), str(config.get("name_template", "kafka-{id}")), str(config.get("docker", "docker"))
+            config.get("containers"), str(config.get("name_template", "kafka-{id}")), str(config.get("docker", "docker")),
+            str(config.get("controller_template", "controller-{id}")),
         )
     if kind == "shell":
         commands = {k: str(v) for k, v in config.items() if k in ShellBrokerControl.OPERATIONS}

@@ -1,13 +1,21 @@
-"""ReplicaMonitor: broker and partition health from ZooKeeper watches and Admin API polls.
+"""ReplicaMonitor: broker and partition health from ZooKeeper watches, the KRaft quorum and
+Admin API polls.
 
-Two sources feed one model:
+The sources feed one model:
 
 - **ZooKeeper** (:mod:`kafkaops.ops.zk_source`): watches on the brokers' znodes under
   their chroot (``/kafka/brokers/ids``, ``/kafka/controller``, partition ``state``
   znodes), read through the process's :class:`~kafkaops.coord.session.Coordinator`
   session. In ZooKeeper mode this is where a change shows first.
+- **KRaft quorum** (:mod:`kafkaops.ops.quorum_source`): on a KRaft cluster, the active
+  controller (the metadata quorum's leader, from DescribeQuorum), polled.
 - **Admin API** (:mod:`kafkaops.ops.admin_source`): metadata polled every
   ``poll_interval`` seconds, and topics' ``min.insync.replicas``; any cluster mode.
+
+The mode decides the sources: a profile whose ZooKeeper names the brokers' chroot (or
+``zk_connect`` with one) is ZooKeeper mode (ZooKeeper + Admin); a profile with a
+ZooKeeper but no chroot is KRaft (quorum + Admin: the ZooKeeper beside a KRaft cluster
+holds no broker znodes); a bare bootstrap string is asked (DescribeQuorum) at start.
 
 Sources deliver facts to one worker thread, which merges them into the model
 (:class:`~kafkaops.ops.monitor_facts.FactModel`, where the merge rules live) and
@@ -30,9 +38,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
 
 from kafkaops.config import ClusterProfile, ZooKeeperSettings, as_profile
 from kafkaops.coord.session import Coordinator, CoordinatorError
@@ -43,8 +50,11 @@ from kafkaops.ops.health import DEFAULT_MIN_ISR, ClusterHealth
 from kafkaops.ops.lag import DEFAULT_WINDOW
 from kafkaops.ops.lag_tracker import LagTracker
 from kafkaops.ops.settle import DEFAULT_SETTLE, Settler
-from kafkaops.ops.monitor_facts import ADMIN, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
+from kafkaops.ops.monitor_facts import ADMIN, QUORUM, ZOOKEEPER, FactModel, Facts, Key, Task, event_sources
+from kafkaops.ops.monitor_stream import EventStream
+from kafkaops.ops.quorum_source import QuorumSource
 from kafkaops.ops.zk_source import ZooKeeperSource, ZooKeeperSourceError
+from kafkaops.quorum import QuorumError, QuorumState, kafka_mode
 from kafkaops.waits import Deadline
 
 log = logging.getLogger(__name__)
@@ -55,58 +65,15 @@ SETTLE = 3.0
 (see :mod:`kafkaops.ops.monitor_facts`); at least three polls."""
 
 
+QUORUM_TIMEOUT = 3.0
+"""Seconds a DescribeQuorum poll may take (KRaft) before the next one asks again."""
+KRAFT_ADMIN_POLL = 0.5
+"""On KRaft the Admin API is the only source of broker liveness: it polls at least this often,
+so a fenced broker is seen within the broker session timeout + 1 s."""
+
+
 class MonitorError(KafkaopsError):
     """The monitor could not start (no source configured or reachable)."""
-
-
-class EventStream:
-    """An iterator over a monitor's events from the moment it was opened.
-
-    Iteration blocks until the next event and ends when the stream is closed or
-    the monitor stops; :meth:`get` waits at most ``timeout`` seconds.
-    """
-
-    _END: Any = object()
-
-    def __init__(self, on_close: Callable[[EventStream], None]) -> None:
-        self._q: queue.Queue[Any] = queue.Queue()
-        self._on_close = on_close
-        self.closed = False
-
-    def _put(self, event: Event) -> None:
-        self._q.put(event)
-
-    def get(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None after ``timeout`` seconds or when the stream ended."""
-        try:
-            item = self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is self._END:
-            self._q.put(item)
-            return None
-        assert isinstance(item, Event)
-        return item
-
-    def __iter__(self) -> Iterator[Event]:
-        while True:
-            item = self._q.get()
-            if item is self._END:
-                self._q.put(item)
-                return
-            yield item
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._on_close(self)
-            self._q.put(self._END)
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ReplicaMonitor:
@@ -118,7 +85,8 @@ class ReplicaMonitor:
     through ``Coordinator.shared(...)`` of the profile's ZooKeeper section or of
     ``zk_connect`` (``host:2181/kafka``: hosts, then the brokers' chroot), released at
     :meth:`stop`. A profile whose ZooKeeper has no ``kafka_chroot`` (KRaft) has no
-    ZooKeeper source.
+    ZooKeeper source but a quorum source (the active controller); ``kraft`` forces the
+    mode (None: from the profile, else asked at start).
 
     >>> with ReplicaMonitor(profile) as mon:
     ...     print(mon.snapshot().counts.under_replicated)
@@ -139,6 +107,7 @@ class ReplicaMonitor:
         default_min_isr: int = DEFAULT_MIN_ISR,
         history: int = 500,
         settle: float = DEFAULT_SETTLE,
+        kraft: bool | None = None,
     ) -> None:
         try:
             self.profile = None if cluster is None else as_profile(cluster)
@@ -150,6 +119,11 @@ class ReplicaMonitor:
         if poll_interval <= 0:
             raise MonitorError(f"the poll interval must be > 0 seconds, not {poll_interval}")
         self.bootstrap_servers = self.profile.bootstrap_servers if self.profile else None
+        if kraft is None and self.kafka_chroot is not None:
+            kraft = False
+        elif kraft is None and self.profile is not None and self.profile.zookeeper is not None:
+            kraft = True  # a ZooKeeper without the brokers' chroot: kafkaops' own, beside KRaft
+        self.kraft = kraft
         self.poll_interval = poll_interval
         self.admin_timeout = admin_timeout
         self.coordinator = coordinator
@@ -169,6 +143,7 @@ class ReplicaMonitor:
         self._worker: threading.Thread | None = None
         self._zk: ZooKeeperSource | None = None
         self._admin: AdminSource | None = None
+        self._quorum: QuorumSource | None = None
         self._waiting_for = {s for s, on in ((ZOOKEEPER, self.kafka_chroot), (ADMIN, self.profile)) if on is not None}
         self._start_error: str | None = None
         self.events_emitted = 0
@@ -191,8 +166,17 @@ class ReplicaMonitor:
         try:
             if self.kafka_chroot is not None:
                 self._start_zookeeper(self.kafka_chroot)
+            if self.profile is not None and self._is_kraft(self.profile, timeout):
+                self._model.quorum = True
+                self._waiting_for.add(QUORUM)
+                # a short timeout: a question forwarded to a controller that just died hangs until it
+                # expires, and the next poll then reaches the new active controller
+                self._quorum = QuorumSource(self.profile, self, poll_interval=self.poll_interval,
+                                            timeout=min(self.admin_timeout, QUORUM_TIMEOUT))
+                self._quorum.start()
             if self.profile is not None:
-                self._admin = AdminSource(self.profile, self, poll_interval=self.poll_interval, timeout=self.admin_timeout,
+                poll = min(self.poll_interval, KRAFT_ADMIN_POLL) if self.kraft else self.poll_interval
+                self._admin = AdminSource(self.profile, self, poll_interval=poll, timeout=self.admin_timeout,
                                           known_brokers=self._known, alone=self.kafka_chroot is None)
                 self._admin.start(first_timeout=timeout)
             self._wait_started(timeout)
@@ -200,6 +184,15 @@ class ReplicaMonitor:
             self.stop()
             raise
         return self
+
+    def _is_kraft(self, profile: ClusterProfile, timeout: float) -> bool:
+        if self.kraft is None:
+            try:
+                self.kraft = kafka_mode(profile, timeout=min(timeout, self.admin_timeout)) == "kraft"
+            except QuorumError as exc:  # no broker answers: the Admin source's start says so
+                log.debug("replica monitor: Kafka mode unknown: %s", exc)
+                return False
+        return self.kraft
 
     def _start_zookeeper(self, chroot: str) -> None:
         if self.coordinator is None:
@@ -250,7 +243,7 @@ class ReplicaMonitor:
         self._q.put(None)
         if self.lag is not None:
             self.lag.stop()
-        for source in (self._zk, self._admin):
+        for source in (self._zk, self._quorum, self._admin):
             if source is not None:
                 source.stop()
         if self._worker is not None and self._worker is not threading.current_thread():
@@ -317,6 +310,10 @@ class ReplicaMonitor:
                     last = self._health.counts if self._health is not None else None
                     raise MonitorError(f"condition not reached in {timeout:.0f}s; partitions: {last}")
                 self._cond.wait(deadline.remaining(cap=0.5))
+
+    def quorum(self) -> QuorumState | None:
+        """KRaft: the metadata quorum as last polled (active controller, voters and their lag)."""
+        return self._quorum.last if self._quorum is not None else None
 
     @property
     def zookeeper_connected(self) -> bool:

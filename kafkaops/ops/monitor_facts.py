@@ -1,4 +1,4 @@
-"""The replica monitor's model: facts from ZooKeeper and the Admin API merged into one view.
+"""The replica monitor's model: facts from ZooKeeper, the KRaft quorum and the Admin API in one view.
 
 Sources never emit events. They deliver *facts* (a broker's liveness and address, the
 controller, a partition's replicas, its leader and ISR, a topic's ``min.insync.replicas``)
@@ -20,6 +20,9 @@ rules decide which source may change what, so that each real change shows once:
   catch up within moments, so a value a broker keeps showing is the cluster's (the
   client switched brokers, or the model's value came from a broker that died). A
   broker's views start over when it goes down (its cache starts empty on restart).
+- **The KRaft quorum owns the controller**: on a KRaft cluster the active controller is
+  the metadata quorum's leader; the "controller" of Metadata answers is a random broker,
+  so Admin facts never set it there.
 - **After a ZooKeeper disconnect**, ZooKeeper becomes authoritative again with a
   fresh read of its znodes, never with the view it had before (the brokers may have
   come and gone meanwhile).
@@ -36,6 +39,7 @@ from kafkaops.ops.health import DEFAULT_MIN_ISR, Address, ClusterHealth, build_h
 
 ZOOKEEPER = "zookeeper"
 ADMIN = "admin"
+QUORUM = "quorum"
 
 Key = tuple[Any, ...]
 """A fact's key: ("broker", id) -> bool, ("addr", id) -> (host, port), ("controller",) -> id|None,
@@ -97,10 +101,12 @@ class FactModel:
     transition of its own) before the model takes its value.
     """
 
-    def __init__(self, *, zookeeper: bool, known_brokers: Iterable[int] = (),
+    def __init__(self, *, zookeeper: bool, quorum: bool = False, known_brokers: Iterable[int] = (),
                  default_min_isr: int = DEFAULT_MIN_ISR, settle: float = 3.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.zookeeper = zookeeper
+        self.quorum = quorum
+        """KRaft: the controller comes from the quorum source only."""
         self.zookeeper_authoritative = zookeeper
         self.default_min_isr = default_min_isr
         self.settle = settle
@@ -116,6 +122,9 @@ class FactModel:
         """Apply ``upd``; every fact that changed goes into ``changed`` with its source."""
         if upd.source == ZOOKEEPER:
             self._merge_zookeeper(upd, changed)
+        elif upd.source == QUORUM:
+            for key, value in upd.facts:
+                self._set(key, value, QUORUM, changed)
         else:
             self._merge_admin(upd, changed)
 
@@ -141,6 +150,8 @@ class FactModel:
     def _merge_admin(self, upd: Facts, changed: dict[Key, str]) -> None:
         now = self._clock()
         view = dict(upd.facts)
+        if self.quorum:
+            view.pop(("controller",), None)
         prev = self._admin_views.get(upd.origin, {}) if upd.origin is not None else {}
         # a full view: a partition it does not list is absent there (a deleted topic)
         for key in [*self._facts, *(k for k, (v, _) in prev.items() if v is not ABSENT)]:

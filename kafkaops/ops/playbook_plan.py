@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from kafkaops.config import ClusterProfile
-from kafkaops.ops.actions import ACTIONS, cluster_health
+from kafkaops.ops.actions import ACTIONS
+from kafkaops.ops.actions.lifecycle import roll_facts
 from kafkaops.ops.playbook_schema import (
     REQUIRED,
     Playbook,
@@ -117,14 +118,9 @@ Facts = Callable[[], dict[str, Any]]
 
 
 def cluster_facts(cluster: ClusterProfile | str) -> Facts:
-    """The built-in variables read from the cluster: ``all_brokers`` (controller last), ``controller``."""
-
-    def facts() -> dict[str, Any]:
-        h = cluster_health(cluster)
-        brokers = sorted(h.live_brokers, key=lambda b: (b == h.controller_id, b))
-        return {"all_brokers": brokers, "controller": h.controller_id if h.controller_id is not None else -1}
-
-    return facts
+    """The built-in variables read from the cluster: ``all_brokers`` (controller last),
+    ``all_controllers`` (KRaft), ``controller`` (see :func:`~kafkaops.ops.actions.lifecycle.roll_facts`)."""
+    return lambda: roll_facts(cluster)
 
 
 class _LazyFacts(Mapping[str, Any]):

@@ -44,10 +44,13 @@ ISR or offline (under-replicated tolerated, e.g. while a broker is meant to be d
 
 BUILTINS: dict[str, TypeSpec] = {
     "all_brokers": TypeSpec("list[int]"),
+    "all_controllers": TypeSpec("list[int]"),
     "controller": TypeSpec("int"),
 }
 """Facts the runner reads from the cluster when it makes the plan. ``all_brokers``: the live
-broker ids, the controller last (as Strimzi rolls it); ``controller``: the controller's id."""
+broker ids, the controller last (as Strimzi rolls it); ``all_controllers``: KRaft's dedicated
+controllers, the active one last ([] in ZooKeeper mode); ``controller``: the controller's id
+(KRaft: the active controller)."""
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ class ZooKeeperSource:
             client = self.coordinator.client
             if self.coordinator.retry(client.exists, ids) is None:
                 raise ZooKeeperSourceError(
-                    f"no {ids} in ZooKeeper at {self.coordinator.hosts}: is {self.kafka_chroot!r} the brokers' chroot?"
+                    f"no {ids} in ZooKeeper at {self.coordinator.hosts}: is {self.kafka_chroot!r} the brokers' chroot? "
+                    "(a KRaft cluster keeps no brokers in ZooKeeper: give no chroot, kafka_chroot: null)"
                 )
             self.coordinator.add_listener(self._on_state)
             if not self.coordinator.writable:  # the shared session is suspended right now

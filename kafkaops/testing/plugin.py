@@ -17,7 +17,8 @@ Kafka mode: ZooKeeper (default) or KRaft (``--kafka-mode=kraft`` or
 ``KAFKAOPS_KAFKA_MODE=kraft``) for every cluster a fixture starts unless the test asks
 for a mode; tests that apply to one mode only carry ``@pytest.mark.zookeeper_mode`` or
 ``@pytest.mark.kraft_mode`` and are deselected in the other mode (see
-``pytest_collection_modifyitems``).
+``pytest_collection_modifyitems``). ``make test`` runs the integration tier in both
+(``make test-local``, then ``make test-kraft``).
 
 Backend: local JVM processes (default) or containers (``--kafka-backend=containers`` or
 ``KAFKAOPS_BACKEND=containers``; see :mod:`kafkaops.testing.containers`), where the
@@ -91,12 +92,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the tests marked for the other Kafka mode (reported as deselected, not skipped)."""
-    other = "zookeeper_mode" if kafka_mode(config) == "kraft" else "kraft_mode"
-    kept = [i for i in items if i.get_closest_marker(other) is None]
-    if len(kept) != len(items):
-        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker(other) is not None])
-        items[:] = kept
+    """Deselect the tests marked for the other Kafka mode (reported as deselected, not skipped).
+    The KRaft pass deselects the ``security`` tests too: a secured cluster runs in ZooKeeper mode,
+    and the ZooKeeper-mode pass has run them."""
+    other = ("zookeeper_mode", "security") if kafka_mode(config) == "kraft" else ("kraft_mode",)
+
+    def elsewhere(item: pytest.Item) -> bool:
+        return any(item.get_closest_marker(m) is not None for m in other)
+
+    dropped = [i for i in items if elsewhere(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not elsewhere(i)]
 
 
 def kafka_mode(config: pytest.Config) -> str:

@@ -4,11 +4,11 @@ Every broker restarted is back in every ISR, and no acknowledged record is lost.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 from kafkaops.admin import create_topic
+from kafkaops.audit import AuditLog
 from kafkaops.coord.session import Coordinator
 from kafkaops.ops import playbooks as pbs
 from kafkaops.ops.actions import ActionContext, cluster_health
@@ -16,6 +16,7 @@ from kafkaops.ops.brokers import DockerBrokerControl
 from kafkaops.testing.containers import ContainerCluster
 from tests.kafka_io import Writer, consume_all, full_isr
 from kafkaops.testing.waits import wait_until
+from tests.audit_io import playbook_steps
 
 
 def test_rolling_restart_playbook_on_containers_loses_nothing(
@@ -36,8 +37,9 @@ def test_rolling_restart_playbook_on_containers_loses_nothing(
         rolled = [b.id for b in c.brokers if b.id != controller][:2]  # the controller's failover adds time, not coverage
         pb = pbs.load(pbs.find("rolling-restart"))
         plan = pbs.make_plan(pb, {"brokers": ",".join(map(str, rolled))}, pbs.cluster_facts(c.profile))
-        ctx = ActionContext(c.profile, control, coord, assume_yes=True, poll_interval=0.5)
-        result = pbs.PlaybookRunner(ctx, coord, audit_file=audit_file).run(plan)
+        audit = AuditLog(audit_file)
+        ctx = ActionContext(c.profile, control, coord, assume_yes=True, poll_interval=0.5, audit=audit)
+        result = pbs.PlaybookRunner(ctx, coord, audit=audit).run(plan)
         assert result.executed == [s.index for s in plan.steps]
         during = len(writer.acked)
     finally:
@@ -48,9 +50,8 @@ def test_rolling_restart_playbook_on_containers_loses_nothing(
             if not b.process.is_running():
                 c.start_broker(b.id, wait=True, timeout=180)
 
-    records = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    restarted = [r["args"]["broker"] for r in records
-                 if r["run_id"] == result.run_id and r["action"] == "broker_restart" and r["event"] == "succeeded"]
+    records = playbook_steps(audit_file, result.run_id)
+    restarted = [r["args"]["broker"] for r in records if r["action"] == "broker_restart" and r["event"] == "succeeded"]
     assert restarted == rolled
     assert during > before, "records were acknowledged during the restarts"
     wait_until(lambda: full_isr(c.bootstrap_servers, topic), 180, "every broker back in every ISR")

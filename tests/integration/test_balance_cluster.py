@@ -20,6 +20,7 @@ from kafkaops.clients.partitioners import LeastLoaded, RoundRobin, murmur2_parti
 from kafkaops.clients.producer import TypedProducer
 from kafkaops.serde.codec import BytesCodec
 from kafkaops.local.cluster import LocalCluster
+from kafkaops.testing.plugin import new_cluster
 from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,8 @@ PARTITIONS = 12
 
 
 @pytest.fixture(scope="module")
-def own_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("balance"), brokers=3)
+def own_cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
+    cluster: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("balance"), brokers=3)  # the pass's Kafka mode
     cluster.start()
     yield cluster
     cluster.destroy()

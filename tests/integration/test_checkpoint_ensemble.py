@@ -32,6 +32,9 @@ from kafkaops.serde.registry import SchemaRegistry
 from kafkaops.testing.waits import wait_until
 
 log = logging.getLogger(__name__)
+# Runs once, in the ZooKeeper-mode pass: the ensemble is kafkaops' coordination, the same
+# beside either Kafka mode, and this module's cluster is its own (ZooKeeper mode).
+pytestmark = pytest.mark.zookeeper_mode
 
 
 @pytest.fixture(scope="module")

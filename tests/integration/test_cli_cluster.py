@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 
 from kafkaops.config import ClusterProfile
 from kafkaops.testing.waits import wait_until
@@ -37,6 +38,7 @@ def test_commands_without_a_cluster_fail_plainly(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.zookeeper_mode  # `kafkaops up` in ZooKeeper mode; KRaft: test_kraft_cli.py
 def test_up_status_kill_down(tmp_path: Path) -> None:
     home = tmp_path / "home"
     try:
@@ -63,6 +65,10 @@ def test_up_status_kill_down(tmp_path: Path) -> None:
         unknown = run(home, "broker", "kill", "9", check=False)
         assert unknown.returncode == 1 and "no broker 9" in unknown.stderr
         assert "Traceback" not in unknown.stderr
+        assert st["mode"] == "zookeeper" and st["quorum"] is None
+        no_quorum = run(home, "controller", "kill", "101", check=False)  # a KRaft-only thing, in one line
+        assert no_quorum.returncode == 1 and "not a KRaft cluster" in no_quorum.stderr
+        assert len(no_quorum.stderr.strip().splitlines()) == 1
 
         run(home, "broker", "kill", "1")
         st = status(home)

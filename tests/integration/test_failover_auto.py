@@ -15,8 +15,6 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from kafkaops.admin import admin_client
 from kafkaops.audit import AuditLog, parse_records, read_file, verify
 from kafkaops.coord.session import Coordinator
@@ -30,8 +28,6 @@ from kafkaops.testing.plugin import TopicFactory
 from kafkaops.testing.waits import wait_until
 
 
-pytestmark = pytest.mark.zookeeper_mode  # reads the brokers' znodes (monitor ZooKeeper source)
-
 def replica_sets(h: ClusterHealth, topic: str) -> dict[int, tuple[int, ...]]:
     return {p.partition: p.replicas for p in h.partitions.values() if p.topic == topic}
 
@@ -44,7 +40,7 @@ def test_auto_failover_moves_dead_brokers_replicas_only_leader_acts_dry_run_chan
     each action that changed the cluster is in the audit trail."""
     cluster = own_cluster(brokers=4)
     topic = fresh_topic_factory(cluster)(partitions=8, replication_factor=3, prefix="fo")
-    m1 = ReplicaMonitor(cluster.profile).start()
+    m1 = ReplicaMonitor(cluster.profile).start()  # ZooKeeper watches in ZooKeeper mode, the quorum on KRaft
     m2 = ReplicaMonitor(cluster.profile).start()
     c1, c2 = Coordinator(cluster.profile).start(), Coordinator(cluster.profile).start()
     l1 = MonitorLeadership(c1, "monitor-1").start()

@@ -38,8 +38,6 @@ from kafkaops.ops.monitor_leadership import LEADERSHIP_NAME
 from kafkaops.ops.throttle import throttles_in_force
 from kafkaops.testing.waits import wait_until
 
-pytestmark = pytest.mark.zookeeper_mode  # reads the brokers' znodes (monitor ZooKeeper source)
-
 THROTTLE = 100_000
 """Bytes/s per broker: slow enough that the moves outlast the acting instance."""
 
@@ -138,7 +136,7 @@ def test_standby_takes_over_mid_reassignment_and_leaves_no_throttle(
         assert victim not in final.live_brokers  # it stayed dead
         assert submitted_batches(coord) == [] and coord.client.get_children(coord.path("failover", "reassignments")) == []
         topics = list(admin_client(cluster.profile).list_topics(timeout=15).topics)
-        # brokers apply a dynamic config change when ZooKeeper notifies them: describe shows it shortly after
+        # brokers apply a dynamic config change when notified (ZooKeeper / the metadata log): describe shows it shortly after
         wait_until(lambda: throttles_in_force(cluster.profile, final.live_brokers, topics) == {}, 30, "no throttle left")
         elections = wait_until(lambda: second.said("elect_preferred_leaders"), 60, "preferred leaders elected")
         assert all(a["result"] == "ok" for a in elections), second.lines
@@ -173,7 +171,7 @@ def _instance(profile_file: str, name: str) -> None:
     profile = ClusterProfile.load(profile_file)
     assert profile.zookeeper is not None
     coordinator = Coordinator.shared(profile)
-    monitor = ReplicaMonitor(profile.bootstrap_servers, zk_connect=profile.zookeeper.kafka_connect, poll_interval=0.5).start()
+    monitor = ReplicaMonitor(profile, poll_interval=0.5).start()  # either Kafka mode: the profile says which
     leadership = MonitorLeadership(coordinator, name).start()
     FailoverPolicy(
         monitor, profile, coordinator=coordinator, grace=2, throttle=THROTTLE, leadership=leadership,

@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 
 from kafkaops.admin import admin_client
 from kafkaops.local.cluster import LocalCluster
-from kafkaops.testing.plugin import TopicFactory
+from kafkaops.testing.plugin import TopicFactory, kafka_mode
 from kafkaops.testing.waits import wait_until
 from tests.kafka_io import consume_all, produce
 
@@ -31,12 +32,17 @@ def isr_of(bootstrap: str, topic: str, partition: int = 0) -> list[int]:
 def test_three_brokers_register_and_serve_metadata(kafka_cluster: LocalCluster) -> None:
     md = admin_client(kafka_cluster.bootstrap_servers).list_topics(timeout=10)
     assert sorted(md.brokers) == [1, 2, 3]
-    assert kafka_cluster.controller_id() in (1, 2, 3)
     assert all(b.alive for b in kafka_cluster.brokers)
     zk = kafka_cluster.kazoo()
     try:
-        assert sorted(zk.get_children("/kafka/brokers/ids")) == ["1", "2", "3"]
-        assert not zk.exists("/brokers"), "brokers must live under the /kafka chroot"
+        if kafka_cluster.mode == "kraft":  # a quorum of dedicated controllers; nothing of Kafka's in ZooKeeper
+            assert kafka_cluster.controller_id() in (101, 102, 103)
+            assert all(c.alive for c in kafka_cluster.controllers)
+            assert not zk.exists("/brokers") and not zk.exists(kafka_cluster.chroot)
+        else:
+            assert kafka_cluster.controller_id() in (1, 2, 3)
+            assert sorted(zk.get_children("/kafka/brokers/ids")) == ["1", "2", "3"]
+            assert not zk.exists("/brokers"), "brokers must live under the /kafka chroot"
     finally:
         zk.stop()
 
@@ -103,18 +109,20 @@ def _java_pids_under(path: Path) -> list[int]:
     return pids
 
 
-def test_jvms_die_with_their_owner(tmp_path: Path) -> None:
+def test_jvms_die_with_their_owner(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    mode = kafka_mode(pytestconfig)
     script = (
         "import sys, time\n"
         "from kafkaops.local.cluster import LocalCluster\n"
-        f"c = LocalCluster({str(tmp_path)!r}, brokers=1).start()\n"
+        f"c = LocalCluster({str(tmp_path)!r}, brokers=1, mode={mode!r}, controllers=1).start()\n"
         "print('up', flush=True)\n"
         "time.sleep(600)\n"
     )
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
-        assert len(_java_pids_under(tmp_path)) == 2  # ZooKeeper + 1 broker
+        # ZooKeeper + 1 broker (+ 1 KRaft controller)
+        assert len(_java_pids_under(tmp_path)) == (3 if mode == "kraft" else 2)
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait()
         wait_until(lambda: not _java_pids_under(tmp_path), 20, "JVMs to die with their owner")
@@ -124,14 +132,19 @@ def test_jvms_die_with_their_owner(tmp_path: Path) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def test_stop_takes_over_brokers_restarted_elsewhere(tmp_path: Path) -> None:
-    owner = LocalCluster(tmp_path, brokers=1).start()
+def test_stop_takes_over_brokers_restarted_elsewhere(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    mode = kafka_mode(pytestconfig)
+    owner = LocalCluster(tmp_path, brokers=1, mode=mode, controllers=1).start()
     try:
         other = LocalCluster.attach(tmp_path)  # e.g. the CLI or a playbook in another process
         other.kill_broker(1)
         other.start_broker(1)
         new_pid = other.broker(1).process.pid
         assert new_pid != owner.broker(1).process.pid
+        if mode == "kraft":  # and a controller
+            other.kill_controller(101)
+            other.start_controller(101)
+            assert other.controller(101).process.pid != owner.controller(101).process.pid
         owner.stop(graceful=False)
         wait_until(lambda: not _java_pids_under(tmp_path), 20, "the restarted broker to stop too")
     finally:

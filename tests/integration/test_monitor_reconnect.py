@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops.events import BrokerDown, BrokerUp, Event
@@ -18,6 +20,9 @@ from kafkaops.ops.health import cluster_health
 from kafkaops.ops.monitor import ReplicaMonitor
 from kafkaops.testing.plugin import TopicFactory
 from kafkaops.testing.waits import wait_until
+
+
+pytestmark = pytest.mark.zookeeper_mode  # the ZooKeeper source across a ZooKeeper restart
 
 
 def registrations(cluster: LocalCluster) -> dict[int, int]:

@@ -1,4 +1,5 @@
-"""Health snapshots on the session cluster (non-destructive): Admin-API snapshot and monitor agree."""
+"""Health snapshots on the session cluster (non-destructive): Admin-API snapshot and monitor agree
+(ZooKeeper mode: ZooKeeper watches + Admin API; KRaft: the quorum + Admin API)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from kafkaops.testing.plugin import TopicFactory
 from kafkaops.testing.waits import wait_until
 
 
+def controllers(cluster: LocalCluster) -> set[int]:
+    """Who may be the controller: a broker (ZooKeeper mode) or a KRaft controller."""
+    return {c.id for c in cluster.controllers} if cluster.mode == "kraft" else {b.id for b in cluster.brokers}
+
+
 def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
     strict = kafka_topic(partitions=2, replication_factor=3, config={"min.insync.replicas": "3"}, prefix="mon-strict")
-    with ReplicaMonitor(kafka_cluster.bootstrap_servers, zk_connect=kafka_cluster.zk_connect) as mon, ReplicaMonitor(
-        kafka_cluster.bootstrap_servers, poll_interval=0.5
-    ) as admin_only:
+    first = (ReplicaMonitor(kafka_cluster.profile) if kafka_cluster.mode == "kraft"
+             else ReplicaMonitor(kafka_cluster.bootstrap_servers, zk_connect=kafka_cluster.zk_connect))
+    with first as mon, ReplicaMonitor(kafka_cluster.bootstrap_servers, poll_interval=0.5) as admin_only:
         events = mon.events()
         plain = kafka_topic(partitions=4, replication_factor=3, prefix="mon-plain")  # created after start
         for m in (mon, admin_only):
@@ -26,7 +32,7 @@ def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kaf
                 and h.partitions[(plain, 0)].min_isr == 2,
                 30,
             )
-            assert h.live_brokers == {1, 2, 3} and h.controller_id in {1, 2, 3}
+            assert h.live_brokers == {1, 2, 3} and h.controller_id in controllers(kafka_cluster)
             assert all(p.healthy for p in h.partitions.values() if p.topic in (plain, strict))
         snap = cluster_health(kafka_cluster.profile)
         watched = mon.snapshot()
@@ -42,6 +48,7 @@ def test_snapshot_and_monitor_follow_new_topics(kafka_cluster: LocalCluster, kaf
     assert events.closed or events.get(timeout=5.0) is None  # the stream ends with the monitor
 
 
+@pytest.mark.zookeeper_mode  # the ZooKeeper source's watches on a shared session
 def test_monitor_on_a_coordinator_it_does_not_own(kafka_cluster: LocalCluster, kafka_topic: TopicFactory) -> None:
     with Coordinator(kafka_cluster.profile) as coord:
         client = coord.client

@@ -1,10 +1,11 @@
-"""Every shipped playbook runs to success on a real 4-broker cluster; runs are locked,
-resumable after SIGKILL without repeating completed steps, audited, and a rolling
-restart under an idempotent acks=all producer loses nothing.
+"""Every shipped playbook runs to success on a real 4-broker cluster (ZooKeeper mode or
+KRaft); runs are locked, resumable after SIGKILL without repeating completed steps,
+audited, and a rolling restart under an idempotent acks=all producer loses nothing.
 
 One module-scoped cluster of this file's own serves all tests (they run in file order:
 the broker-failover test leaves broker 4 drained and stopped, so the rolling restart
-that follows rolls all three live brokers, the controller last).
+that follows rolls all three live brokers, the controller last; on KRaft it first rolls
+the three controllers one at a time, never two down, the active one last).
 """
 
 from __future__ import annotations
@@ -25,21 +26,24 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from kafkaops.admin import admin_client, create_topic, wait_for_leaders
-from kafkaops.audit import AuditLog, parse_records, read_file, verify
+from kafkaops.audit import AuditLog, parse_records, read_file
 from kafkaops.coord.checkpoints import CheckpointStore
 from kafkaops.coord.session import Coordinator
 from kafkaops.local.cluster import LocalCluster
 from kafkaops.ops import playbooks as pbs
 from kafkaops.ops.actions import ActionContext, cluster_health
 from kafkaops.ops.brokers import LocalBrokerControl
+from kafkaops.quorum import describe_quorum
+from kafkaops.testing.plugin import new_cluster
 from kafkaops.testing.waits import wait_until
+from tests.audit_io import playbook_steps as audit
 
 pytestmark = pytest.mark.destructive
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("playbooks"), brokers=4)
+def cluster(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[LocalCluster]:
+    c: Any = new_cluster(pytestconfig, tmp_path_factory.mktemp("playbooks"), brokers=4)
     c.start()
     yield c
     c.destroy()
@@ -70,16 +74,6 @@ def run(cluster: LocalCluster, coord: Coordinator, audit_file: Path, name: str, 
     result = runner_for(cluster, coord, audit_file).run(plan)
     assert result.executed == [s.index for s in plan.steps]
     return result
-
-
-def audit(audit_file: Path, run_id: str | None = None) -> list[dict[str, Any]]:
-    """The playbook steps' audit records (their outcomes), with who and when beside their arguments;
-    the hash chain of the whole file verified."""
-    lines = read_file(audit_file)
-    assert verify(lines).ok, verify(lines).reason
-    records = [r for r in parse_records(lines) if r.action == "playbook.step"]
-    steps = [{**r.args, "user": r.os_user, "host": r.host, "time": r.time, "result": r.result} for r in records]
-    return [s for s in steps if run_id is None or s["run_id"] == run_id]
 
 
 def assignment(cluster: LocalCluster, topic: str) -> dict[int, list[int]]:
@@ -271,28 +265,52 @@ def rolling_restart_loses_nothing(cluster: LocalCluster, coord: Coordinator, aud
             time.sleep(0.003)  # a steady ~300 records/s: continuous, without starving the brokers of CPU
         p.flush(120)
 
+    kraft = cluster.mode == "kraft"
+    most_controllers_down = [0]
+
+    def watch_controllers() -> None:  # KRaft: never two voters down at once
+        while not stop.is_set():
+            down = sum(not c.process.is_running() for c in cluster.controllers)
+            most_controllers_down[0] = max(most_controllers_down[0], down)
+            time.sleep(0.05)
+
     t = threading.Thread(target=producer_loop, daemon=True)
     t.start()
+    watcher = threading.Thread(target=watch_controllers, daemon=True)
+    watcher.start()
     try:
         wait_until(lambda: len(acked) >= 200, 60, "the first acknowledged records")
         before = len(acked)
         start = cluster_health(cluster.profile)
-        controller, live = start.controller_id, sorted(start.live_brokers)
+        live = sorted(start.live_brokers)
+        controller = describe_quorum(cluster.profile).leader_id if kraft else start.controller_id
         assert controller is not None and len(live) >= 3
+        t0 = time.monotonic()
         result = run(cluster, coord, audit_file, "rolling-restart")  # brokers: every live one, controller last
+        print(f"\nrolling restart ({cluster.mode}): {time.monotonic() - t0:.1f}s")
         mid = len(acked)
     finally:
         stop.set()
         t.join(180)
+        watcher.join(5)
     records = audit(audit_file, result.run_id)
     for r in records:
         if r["event"] == "succeeded":
             print(f"step {r['index']} {r['action']}: {r['duration_s']}s")  # shown with -s or on failure
     restarted = [r["args"]["broker"] for r in records if r["action"] == "broker_restart" and r["event"] == "succeeded"]
     assert sorted(restarted) == live, "every live broker was restarted, once"
-    assert restarted[-1] == controller, f"the controller at the start ({controller}) goes last: {restarted}"
+    rolled = [r["args"]["node"] for r in records if r["action"] == "controller_restart" and r["event"] == "succeeded"]
+    if kraft:  # the controllers first, one at a time, the active one last; then the brokers
+        assert sorted(rolled) == [101, 102, 103] and rolled[-1] == controller, rolled
+        last_controller = max(r["index"] for r in records if r["action"] == "controller_restart")
+        assert last_controller < min(r["index"] for r in records if r["action"] == "broker_restart")
+        assert most_controllers_down[0] == 1, "exactly one controller down at a time"
+    else:
+        assert rolled == [] and most_controllers_down[0] == 0
+        assert restarted[-1] == controller, f"the controller at the start ({controller}) goes last: {restarted}"
     stored = runner_for(cluster, coord, audit_file).progress("rolling-restart")
     assert stored is not None and stored["plan"]["variables"]["brokers"] == restarted
+    assert stored["plan"]["variables"]["controllers"] == rolled
     assert mid > before, "records were acknowledged during the restarts"
     assert not failed, failed[:3]
 
@@ -341,7 +359,8 @@ steps:
 
 def _cli(cluster: LocalCluster, home: Path, *args: str) -> list[str]:
     exe = Path(sys.executable).parent / "kafkaops"
-    return [str(exe), "playbook", "run", *args, "-b", cluster.bootstrap_servers, "-z", cluster.zk_hosts, "--yes"]
+    profile = cluster.profile.save(home / "profile.yaml")  # says the mode: a ZooKeeper chroot, or none (KRaft)
+    return [str(exe), "playbook", "run", *args, "--profile", str(profile), "--yes"]
 
 
 def test_killed_run_resumes_without_repeating_steps_and_runs_exclude_each_other(

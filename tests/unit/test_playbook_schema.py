@@ -11,7 +11,7 @@ import pytest
 from kafkaops.ops import playbooks as pbs
 from kafkaops.ops.playbook_schema import PlaybookError, TypeSpec, render, template_names
 
-FACTS = {"all_brokers": [1, 3, 2], "controller": 2}
+FACTS = {"all_brokers": [1, 3, 2], "all_controllers": [], "controller": 2}
 
 
 def facts() -> dict[str, object]:
@@ -175,6 +175,17 @@ def test_plan_expands_for_each_with_builtins_controller_last() -> None:
     only = pbs.make_plan(pb, {"brokers": "2,1"}, facts)
     assert [s.args["broker"] for s in only.steps if s.action == "broker_restart"] == [2, 1]
     assert pbs.Plan.from_json(plan.to_json()) == plan
+
+
+def test_rolling_restart_on_kraft_rolls_controllers_first_the_active_one_last() -> None:
+    pb = pbs.load(pbs.find("rolling-restart"))
+    kraft = {"all_brokers": [1, 2, 3], "all_controllers": [102, 103, 101], "controller": 101}
+    plan = pbs.make_plan(pb, {}, lambda: kraft)
+    rolled = [(s.action, s.args.get("node", s.args.get("broker"))) for s in plan.steps
+              if s.action in ("controller_restart", "broker_restart")]
+    assert rolled == [("controller_restart", 102), ("controller_restart", 103), ("controller_restart", 101),
+                      ("broker_restart", 1), ("broker_restart", 2), ("broker_restart", 3)]
+    assert all(s.gate == "available" for s in plan.steps if s.action == "controller_restart")
 
 
 def test_plan_types_are_checked_after_substitution() -> None:
