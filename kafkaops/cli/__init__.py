@@ -11,6 +11,7 @@ import typer
 
 from kafkaops.cli import cluster, monitor, records
 from kafkaops.cli.bench import bench_app
+from kafkaops.cli.chaos import chaos_app
 from kafkaops.cli.checkpoint import checkpoint_app
 from kafkaops.cli.common import run_reporting_errors, setup_logging
 from kafkaops.cli.demo import demo_app
@@ -38,6 +39,7 @@ app.command()(records.consume)
 app.add_typer(playbook_app, name="playbook")
 app.command()(monitor.monitor)
 app.add_typer(checkpoint_app, name="checkpoint")
+app.add_typer(chaos_app, name="chaos")
 
 
 def main() -> None:
