@@ -22,6 +22,13 @@ def run_json(results: Sequence[CellResult], **about: Any) -> dict[str, Any]:
     }
 
 
+def heading(doc: dict[str, Any]) -> str:
+    """Where and when a run ran: ``ZooKeeper-mode cluster (local, Kafka 3.9.2), 45 s cells, 2026-...``."""
+    version = f", Kafka {doc['kafka_version']}" if doc.get("kafka_version") else ""
+    return (f"{doc.get('cluster', 'a cluster')}{version}: {doc.get('duration', '?')} s cells, "
+            f"{doc.get('hold', '?')} s holds, {doc.get('started', '')}")
+
+
 def _seconds(value: Any) -> str:
     return "–" if value is None else f"{value:.1f} s"
 

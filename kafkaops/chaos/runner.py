@@ -19,7 +19,7 @@ from typing import Any
 
 from kafkaops.chaos.aggregate import AggregateWorkload
 from kafkaops.chaos.checker import Check
-from kafkaops.chaos.faults import FAULTS, FaultContext
+from kafkaops.chaos.faults import FAULTS, Fault, FaultContext
 from kafkaops.chaos.group import GroupWorkload
 from kafkaops.chaos.readback import read_topic
 from kafkaops.chaos.share import ShareWorkload
@@ -70,36 +70,44 @@ class CellResult:
                 "injections": self.injections, "seconds": round(self.seconds, 1)}
 
 
-def unsupported(cluster: ChaosCluster, workload: str, fault: str) -> str | None:
+def _fault(fault: str | Fault) -> Fault:
+    if isinstance(fault, Fault):
+        return fault
+    if fault not in FAULTS:
+        raise ChaosError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+    return FAULTS[fault]
+
+
+def unsupported(cluster: ChaosCluster, workload: str, fault: str | Fault) -> str | None:
     """Why this cell cannot run on ``cluster`` (None: it can)."""
     w = WORKLOADS[workload]
-    return w.unsupported(cluster) or FAULTS[fault].unsupported(cluster, w)
+    return w.unsupported(cluster) or _fault(fault).unsupported(cluster, w)
 
 
 def run_cell(
     cluster: ChaosCluster,
     workload: str,
-    fault: str,
+    fault: str | Fault,
     *,
     duration: float = 20.0,
     hold: float = 8.0,
     workdir: Path | None = None,
 ) -> CellResult:
-    """Run one cell on ``cluster`` (left healthy again) and return its result."""
+    """Run one cell on ``cluster`` (left healthy again) and return its result. ``fault``: a
+    name from FAULTS, or a Fault of the caller's own."""
     if workload not in WORKLOADS:
         raise ChaosError(f"unknown workload {workload!r}: one of {', '.join(WORKLOADS)}")
-    if fault not in FAULTS:
-        raise ChaosError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+    f = _fault(fault)
+    fault = f.name
     started = time.monotonic()
-    reason = unsupported(cluster, workload, fault)
+    reason = unsupported(cluster, workload, f)
     if reason:
         return CellResult(workload, fault, "unsupported", reason)
     w = WORKLOADS[workload](cluster, workdir=workdir)
-    f = FAULTS[fault]
     ctx = FaultContext(cluster, w, f.hold if f.hold is not None else hold)
     try:
         wait_healthy(cluster)
-        result = _run(w, ctx, fault, duration)
+        result = _run(w, ctx, f, duration)
     except Exception as exc:  # noqa: BLE001 - one cell's failure to run is its result, not the matrix's end
         log.error("chaos cell %s x %s could not run: %s\n%s", workload, fault, exc, traceback.format_exc())
         result = CellResult(workload, fault, "error", f"{type(exc).__name__}: {exc}",
@@ -119,14 +127,14 @@ def run_cell(
     return result
 
 
-def _run(w: Workload, ctx: FaultContext, fault: str, duration: float) -> CellResult:
+def _run(w: Workload, ctx: FaultContext, fault: Fault, duration: float) -> CellResult:
     w.start()
     begun = time.monotonic()
     if _await_flow(w, begun) is None:
         raise ChaosError(f"the {w.name} workload did not flow within {FLOW_TIMEOUT:.0f}s; errors: {w.errors}")
     end = Deadline(duration)
     time.sleep(min(duration * 0.2, 5.0))  # steady state before the fault
-    FAULTS[fault].run(ctx)
+    fault.run(ctx)
     healed = time.monotonic()
     checks: list[Check] = []
     recovered = _await_flow(w, healed)
@@ -147,7 +155,7 @@ def _run(w: Workload, ctx: FaultContext, fault: str, duration: float) -> CellRes
     figures = {**outcome.figures, **figures}
     checks = [*outcome.checks, *checks]
     status = "pass" if all(c.passed for c in checks) else "fail"
-    return CellResult(w.name, fault, status, checks=checks, figures=figures,
+    return CellResult(w.name, fault.name, status, checks=checks, figures=figures,
                       injections=[i.what for i in ctx.injections])
 
 

@@ -85,11 +85,12 @@ def run_command(
     workdir = Path(tempfile.mkdtemp(prefix="kafkaops-chaos-"))
     if local:
         cluster: Any = local_cluster()
-        where = f"local cluster in {cluster.base_dir}"
+        where = f"the local cluster ({cluster.mode} mode, {len(cluster.zookeepers)} ZooKeeper nodes)"
     else:
         err.print(f"starting a {mode} cluster ({backend}: 3 brokers, 3 ZooKeeper nodes) ...")
         cluster = start_cluster(mode, backend, workdir / "cluster")
-        where = f"{backend} {mode} cluster of its own"
+        label = "ZooKeeper-mode" if mode == "zookeeper" else "KRaft"
+        where = f"{label} cluster, 3 brokers, 3 ZooKeeper nodes ({'containers' if backend == 'containers' else 'local JVMs'})"
     try:
         results = run_matrix(cluster, workloads, faults, duration=duration, hold=hold, workdir=workdir,
                              progress=progress)
@@ -114,15 +115,14 @@ def run_command(
 def table_command(
     runs: Annotated[list[Path], typer.Argument(help="JSON files written by `chaos run --output`")],
 ) -> None:
-    """The Markdown matrix of one or more saved runs (cells of later files win)."""
+    """Each saved run as a Markdown matrix under a line saying where and when it ran."""
+    from kafkaops.chaos.report import heading
     from kafkaops.chaos.report import markdown as table_md
 
-    cells: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in runs:
+    for i, path in enumerate(runs):
         try:
             doc = json.loads(path.read_text())
-            for cell in doc["cells"]:
-                cells[(cell["workload"], cell["fault"])] = cell
+            text = f"{heading(doc)}\n\n{table_md(doc['cells'])}"
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a chaos run's JSON: {exc}") from None
-    out.print(table_md(list(cells.values())), highlight=False, soft_wrap=True)
+        out.print(("\n" if i else "") + text, highlight=False, soft_wrap=True)
