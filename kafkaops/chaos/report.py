@@ -34,7 +34,7 @@ def _seconds(value: Any) -> str:
 
 
 def cell_text(r: CellResult | dict[str, Any]) -> str:
-    """One table cell: ``pass · 6,012 rec · gap 6.3 s · rec 7.0 s`` (or why it did not run)."""
+    """One table cell: ``pass · 6,012 acked · gap 6.3 s · recovery 7.0 s`` (or why it did not run)."""
     doc = r.to_json() if isinstance(r, CellResult) else r
     status = doc["status"]
     if status == "unsupported":
@@ -42,8 +42,8 @@ def cell_text(r: CellResult | dict[str, Any]) -> str:
     if status == "error":
         return f"**error**: {doc['reason']}"
     f = doc["figures"]
-    text = (f"**{status}** · {f.get('records', 0):,} rec · gap {_seconds(f.get('max_ack_gap'))}"
-            f" · rec {_seconds(f.get('recovery'))}")
+    text = (f"**{status}** · {f.get('records', 0):,} acked · gap {_seconds(f.get('max_ack_gap'))}"
+            f" · recovery {_seconds(f.get('recovery'))}")
     if status == "fail":
         bad = [c["name"] for c in doc["checks"] if not c["passed"]]
         text += " · failed: " + ", ".join(bad)

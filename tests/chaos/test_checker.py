@@ -122,7 +122,7 @@ def test_figures_ack_gap_and_end_to_end_recovery() -> None:
 
 def test_report_cells_say_pass_fail_or_why_not() -> None:
     ok = CellResult("group", "leader-kill", "pass", figures={"records": 6012, "max_ack_gap": 6.31, "recovery": 7.0})
-    assert cell_text(ok) == "**pass** · 6,012 rec · gap 6.3 s · rec 7.0 s"
+    assert cell_text(ok) == "**pass** · 6,012 acked · gap 6.3 s · recovery 7.0 s"
     na = CellResult("share", "leader-kill", "unsupported",
                     "not supported on this cluster: share groups need a KRaft cluster (Kafka 4.x)")
     assert cell_text(na) == "n/a: share groups need a KRaft cluster (Kafka 4.x)"
