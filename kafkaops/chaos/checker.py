@@ -11,13 +11,15 @@ Aggregate: the checkpointed per-key counts equal the log's, exactly.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kafkaops.chaos.history import Delivery, LogRecord, Sent
 
 EXAMPLES = 5
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,19 @@ def _check(name: str, bad: Sequence[object], what: str) -> Check:
     return Check(name, len(bad), f"{len(bad)} {what}, e.g. {sample}")
 
 
+def _not_increasing(items: Iterable[R], group: Callable[[R], Hashable], value: Callable[[R], int]) -> list[tuple[R, R]]:
+    """Consecutive items of one group (in the given order) whose value did not increase: (before, after)."""
+    last: dict[Hashable, R] = {}
+    bad = []
+    for item in items:
+        g = group(item)
+        prev = last.get(g)
+        if prev is not None and value(item) <= value(prev):
+            bad.append((prev, item))
+        last[g] = item
+    return bad
+
+
 def check_producer(sent: Iterable[Sent], log: Sequence[LogRecord]) -> list[Check]:
     """Acknowledged records kept at their offsets, no duplicates, nothing unacknowledged
     visible, and each writer's order per partition."""
@@ -66,15 +81,9 @@ def check_producer(sent: Iterable[Sent], log: Sequence[LogRecord]) -> list[Check
         if found is None or not (found.acked or found.in_doubt):
             why = "never sent" if found is None else f"failed: {found.error}"
             phantoms.append(f"w{r.writer}#{r.seq} at {r.partition}:{r.offset} ({why})")
-    disorder = []
-    last: dict[tuple[int, int], LogRecord] = {}
-    for r in sorted(log, key=lambda r: (r.partition, r.offset)):
-        if r.writer < 0:
-            continue
-        prev = last.get((r.writer, r.partition))
-        if prev is not None and r.seq <= prev.seq:
-            disorder.append(f"w{r.writer} #{prev.seq}@{prev.offset} before #{r.seq}@{r.offset} in partition {r.partition}")
-        last[(r.writer, r.partition)] = r
+    ordered = sorted((r for r in log if r.writer >= 0), key=lambda r: (r.partition, r.offset))
+    disorder = [f"w{r.writer} #{prev.seq}@{prev.offset} before #{r.seq}@{r.offset} in partition {r.partition}"
+                for prev, r in _not_increasing(ordered, lambda r: (r.writer, r.partition), lambda r: r.seq)]
     return [
         _check("acknowledged records lost", lost, "acknowledged records not in the log"),
         _check("acknowledged offsets kept", moved, "acknowledged records not at their acknowledged offset"),
@@ -102,20 +111,10 @@ def _unseen_and_foreign(deliveries: Sequence[Delivery], log: Sequence[LogRecord]
 def check_group(deliveries: Sequence[Delivery], log: Sequence[LogRecord]) -> list[Check]:
     """Every record delivered at least once; per ownership of a partition, offsets strictly
     increasing and per-key order kept; nothing delivered that the log does not hold."""
-    runs: dict[tuple[str, int, int], list[Delivery]] = defaultdict(list)
-    for d in deliveries:
-        runs[(d.member, d.segment, d.partition)].append(d)
-    backwards, key_order = [], []
-    for (member, _segment, partition), ds in runs.items():
-        keys: dict[tuple[int, str], Delivery] = {}
-        for prev, cur in zip(ds, ds[1:], strict=False):
-            if cur.offset <= prev.offset:
-                backwards.append(f"{member} partition {partition}: {prev.offset} then {cur.offset}")
-        for d in ds:
-            before = keys.get((d.writer, d.key))
-            if before is not None and d.seq <= before.seq:
-                key_order.append(f"key {d.key}: w{d.writer}#{before.seq} then #{d.seq} ({member})")
-            keys[(d.writer, d.key)] = d
+    backwards = [f"{d.member} partition {d.partition}: {prev.offset} then {d.offset}" for prev, d in
+                 _not_increasing(deliveries, lambda d: (d.member, d.segment, d.partition), lambda d: d.offset)]
+    key_order = [f"key {d.key}: w{d.writer}#{prev.seq} then #{d.seq} ({d.member})" for prev, d in
+                 _not_increasing(deliveries, lambda d: (d.member, d.segment, d.writer, d.key), lambda d: d.seq)]
     return [
         *_unseen_and_foreign(deliveries, log, "group"),
         _check("offsets strictly increasing", backwards, "offsets that did not increase within one assignment"),

@@ -19,10 +19,10 @@ from kafkaops.chaos.target import (
     leader_of,
     pure_follower,
     zookeeper_leader,
-    zookeeper_mode,
 )
 from kafkaops.chaos.history import Injection
 from kafkaops.chaos.workload import Workload
+from kafkaops.coord.four_letter import server_mode
 from kafkaops.waits import wait_until
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ def zookeeper_kill(ctx: FaultContext) -> None:
     time.sleep(ctx.hold)
     c.start_zookeeper(victim)
     host, port = c.zookeeper(victim).address.rsplit(":", 1)  # type: ignore[attr-defined]
-    wait_until(lambda: zookeeper_mode(host, int(port)) is not None, 120, f"ZooKeeper node {victim} to serve")
+    wait_until(lambda: server_mode(host, int(port)) is not None, 120, f"ZooKeeper node {victim} to serve")
 
 
 def _needs_ensemble(cluster: ChaosCluster, _w: type[Workload]) -> str | None:

@@ -9,7 +9,6 @@ this package never imports either, so the library stays free of test infrastruct
 from __future__ import annotations
 
 import logging
-import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from kafkaops.admin import admin_client, wait_for_leaders
 from kafkaops.config import ClusterProfile
+from kafkaops.coord.four_letter import server_mode
 from kafkaops.errors import KafkaopsError
 from kafkaops.ops.health import cluster_health
 from kafkaops.waits import wait_until
@@ -102,27 +102,11 @@ def pure_follower(cluster: ChaosCluster, topic: str) -> int:
     return next((b for b in candidates if b != controller), candidates[0])
 
 
-def zookeeper_mode(host: str, port: int) -> str | None:
-    """A ZooKeeper node's role from its ``srvr`` four-letter command: leader, follower, standalone."""
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.sendall(b"srvr")
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-    except OSError:
-        return None
-    for line in data.decode(errors="replace").splitlines():
-        if line.startswith("Mode:"):
-            return line.split(":", 1)[1].strip()
-    return None
-
-
 def zookeeper_leader(cluster: ChaosCluster) -> int | None:
     """The id of the ensemble's leader (None with a single node or no quorum)."""
     for z in cluster.zookeepers:
         host, port = z.address.rsplit(":", 1)
-        if zookeeper_mode(host, int(port)) == "leader":
+        if server_mode(host, int(port)) == "leader":
             return int(z.id)
     return None
 
@@ -152,7 +136,7 @@ def healthy(cluster: ChaosCluster) -> str | None:
 
 def _zk_role(node: Any) -> str | None:
     host, port = node.address.rsplit(":", 1)
-    return zookeeper_mode(host, int(port))
+    return server_mode(host, int(port))
 
 
 def controllers(cluster: ChaosCluster) -> list[Any]:

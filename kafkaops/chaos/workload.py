@@ -87,7 +87,7 @@ class Workload(ABC):
             "records": sum(1 for s in sent if s.acked),
             "sent": len(sent),
             "in_doubt": sum(1 for s in sent if s.in_doubt),
-            "failed": sum(1 for s in sent if s.error is not None),
+            "failed": sum(1 for s in sent if not s.acked and not s.in_doubt),
             "max_ack_gap": round(max_ack_gap(sent), 2),
             **outcome.figures,
         }
