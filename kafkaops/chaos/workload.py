@@ -88,6 +88,7 @@ class Workload(ABC):
             "sent": len(sent),
             "in_doubt": sum(1 for s in sent if s.in_doubt),
             "failed": sum(1 for s in sent if not s.acked and not s.in_doubt),
+            "acked_without_offset": sum(1 for s in sent if s.acked and s.offset is None),
             "max_ack_gap": round(max_ack_gap(sent), 2),
             **outcome.figures,
         }

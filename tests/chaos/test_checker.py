@@ -46,6 +46,14 @@ def test_an_acknowledged_record_at_another_offset_is_reported() -> None:
     assert found["writer order per partition"] == 1
 
 
+def test_an_acknowledgement_without_offset_needs_the_record_in_the_log_only() -> None:
+    sent, log = clean()
+    sent[1].offset = None  # a retried batch the broker had written: DUPLICATE_SEQUENCE_NUMBER, no offset
+    assert failing(check_producer(sent, log)) == {}
+    assert failing(check_producer(sent, [r for r in log if r.seq != 1 or r.writer != 0])) == {
+        "acknowledged records lost": 1}
+
+
 def test_a_record_written_twice_is_a_duplicate() -> None:
     sent, log = clean()
     found = failing(check_producer(sent, [*log, rec(0, 3, 0, 2)]))
