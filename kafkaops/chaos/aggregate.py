@@ -45,7 +45,7 @@ class AggregateWorkload(Workload):
     def start_consumers(self) -> None:
         self.dir = Path(self.workdir or tempfile.mkdtemp(prefix="kafkaops-chaos-"))
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.job = f"chaos-{self.topic}"
+        self.job = self.topic
         self.profile_file = self.profile.save(self.dir / f"{self.job}.profile.yaml")
         self.session_file = self.dir / f"{self.job}.session.json"
         self.coord = Coordinator.shared(self.profile)

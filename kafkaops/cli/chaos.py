@@ -8,6 +8,7 @@ or is honestly not supported there."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -108,7 +109,9 @@ def run_command(
     else:
         out.print(table_md(results), highlight=False, soft_wrap=True)
     if not doc["ok"]:
+        err.print(f"the job processes' logs are in {workdir}")
         raise typer.Exit(1)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @chaos_app.command("table")
