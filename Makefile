@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export KAFKAOPS_HOME ?= $(CURDIR)/.kafkaops
 
-.PHONY: demo test install kafka kafka-kraft unit typecheck clean images test-local test-kraft test-containers wheel constraints
+.PHONY: demo test install kafka kafka-kraft unit typecheck clean images test-local test-kraft test-containers wheel constraints chaos
 
 # pyproject.toml states ranges; constraints.txt pins the exact set that is tested.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -55,6 +55,25 @@ images: kafka kafka-kraft
 	compose/dockerd.sh
 	PYTHON=$(CURDIR)/$(BIN)/python compose/build-images.sh
 # --- end containers ---------------------------------------------------------------------
+
+# --- chaos (kafkaops/chaos) --------------------------------------------------------------
+# The long matrix: every workload x every fault, longer cells, on a ZooKeeper-mode and a KRaft
+# cluster (local JVMs) and the network cut on containers; JSON and Markdown in $(CHAOS_DIR).
+# The short matrix is part of `make test` (tests/chaos; the network cut in the containers tier).
+CHAOS_DURATION ?= 45
+CHAOS_DIR ?= chaos-results
+chaos: kafka images
+	mkdir -p $(CHAOS_DIR)
+	rc=0; \
+	$(BIN)/kafkaops chaos run -w all -f all --duration $(CHAOS_DURATION) --hold 10 --mode zookeeper \
+		--output $(CHAOS_DIR)/zookeeper.json || rc=1; \
+	$(BIN)/kafkaops chaos run -w all -f all --duration $(CHAOS_DURATION) --hold 10 --mode kraft \
+		--output $(CHAOS_DIR)/kraft.json || rc=1; \
+	$(BIN)/kafkaops chaos run -w group -w aggregate -f network-cut -f leader-kill --duration $(CHAOS_DURATION) \
+		--hold 10 --backend containers --output $(CHAOS_DIR)/containers.json || rc=1; \
+	$(BIN)/kafkaops chaos table $(CHAOS_DIR)/zookeeper.json $(CHAOS_DIR)/kraft.json $(CHAOS_DIR)/containers.json \
+		> $(CHAOS_DIR)/matrix.md; cat $(CHAOS_DIR)/matrix.md; exit $$rc
+# --- end chaos --------------------------------------------------------------------------
 
 # sdist and wheel in dist/ (setuptools would reuse a stale build/ or SOURCES.txt)
 wheel: install

@@ -12,6 +12,7 @@ import typer
 from kafkaops.cli import cluster, monitor, records
 from kafkaops.cli.audit import audit_app
 from kafkaops.cli.bench import bench_app
+from kafkaops.cli.chaos import chaos_app
 from kafkaops.cli.checkpoint import checkpoint_app
 from kafkaops.cli.common import run_reporting_errors, setup_logging
 from kafkaops.cli.demo import demo_app
@@ -46,6 +47,7 @@ app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(user_app, name="user")
 app.add_typer(acl_app, name="acl")
 app.add_typer(audit_app, name="audit")
+app.add_typer(chaos_app, name="chaos")
 
 
 def main() -> None:

@@ -3,11 +3,11 @@ address on the cluster's network, with the liveness/log surface of a local JVM p
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kafkaops.coord.four_letter import server_mode
 from kafkaops.waits import WaitTimeout, wait_until
 
 
@@ -105,12 +105,4 @@ class ContainerNode:
 
 def zookeeper_serves(host: str, port: int) -> bool:
     """ZooKeeper serves once ``srvr`` (the one four-letter word every image allows) reports a mode."""
-    try:
-        with socket.create_connection((host, port), timeout=2) as s:
-            s.sendall(b"srvr")
-            reply = b""
-            while chunk := s.recv(1024):
-                reply += chunk
-            return b"Mode: " in reply
-    except OSError:
-        return False
+    return server_mode(host, port) is not None
