@@ -157,18 +157,3 @@ class AggregateWorkload(Workload):
         finally:
             self.coord.stop()
         self.session_file.unlink(missing_ok=True)
-
-
-def expire_session(hosts: str, session: tuple[int, bytes]) -> None:
-    """Expire a ZooKeeper session from outside: a second client joins it with its id and
-    password and closes it (ZooKeeper's own test technique); the owner sees SESSION_EXPIRED."""
-    from kazoo.client import KazooClient
-
-    zk = KazooClient(hosts=hosts, client_id=session, timeout=10.0)
-    try:
-        zk.start(timeout=15)
-    except Exception as exc:  # noqa: BLE001 - kazoo's timeout or a refused session
-        raise ChaosError(f"could not join ZooKeeper session 0x{session[0]:x}: {exc}") from exc
-    finally:
-        zk.stop()
-        zk.close()

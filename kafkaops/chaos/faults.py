@@ -140,7 +140,7 @@ def _needs_ensemble(cluster: ChaosCluster, _w: type[Workload]) -> str | None:
 
 
 def session_expiry(ctx: FaultContext) -> None:
-    from kafkaops.chaos.aggregate import expire_session
+    from kafkaops.coord.expiry import expire_session
 
     w = ctx.workload
     session = w.zookeeper_session() or wait_until(w.zookeeper_session, 60, "the job's ZooKeeper session")

@@ -12,6 +12,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError
 
+from kafkaops.coord import expiry
 from kafkaops.coord.checkpoints import CheckpointStore, FencedError
 from kafkaops.coord.election import Leadership, LeadershipTimeout, current_epoch
 from kafkaops.coord.session import Coordinator, CoordinatorError, ZnodePermissionError
@@ -20,12 +21,8 @@ from kafkaops.testing.waits import wait_until
 
 
 def expire_session(coord: Coordinator) -> None:
-    """Expire ``coord``'s session for real: open a second client on the same session
-    id/password and close it (the server then expires the session of the first)."""
-    twin = KazooClient(hosts=coord.hosts, client_id=coord.client.client_id)
-    twin.start(timeout=15)
-    twin.stop()
-    twin.close()
+    """Expire ``coord``'s session for real (the server expires it; the Coordinator sees it)."""
+    expiry.expire_session(coord.hosts, coord.client.client_id)
 
 
 @pytest.fixture
