@@ -134,8 +134,10 @@ class _Identity:
 def classify(text: str, code: int | None, profile: ClusterProfile) -> ConnectionRefused | None:
     """The refusal an ``error_cb`` error or a librdkafka FAIL log line means, or None.
 
-    Protocol mismatches of plaintext clients are not recognised here (one closed
-    connection proves nothing; :class:`ConnectionWatch` counts them per broker).
+    Connections closed early are not recognised here, even where librdkafka guesses
+    "connecting to a PLAINTEXT broker listener?" (it adds that to any disconnection in the
+    TLS handshake, a broker stopping mid-handshake too): one closed connection proves
+    nothing; :class:`ConnectionWatch` counts them per broker.
     """
     who = _Identity.of(profile)
     text = text.split("]: ", 1)[-1] if text.startswith("[thrd:") else text
@@ -150,7 +152,7 @@ def classify(text: str, code: int | None, profile: ClusterProfile) -> Connection
         return AuthenticationFailed(
             f"authentication failed for mechanism {who.mechanism} as user {who.user!r}{at}: "
             "invalid credentials (wrong password or unknown user)", broker)
-    if "plaintext broker listener" in lower or "wrong version number" in lower:
+    if "wrong version number" in lower:  # OpenSSL read bytes that are not TLS: a plaintext listener
         return ProtocolMismatch(
             f"protocol mismatch{at}: this client speaks {who.protocol} (TLS) but the listener is plaintext; "
             "check security.protocol in the profile", broker)
@@ -229,7 +231,7 @@ class ConnectionWatch:
             refusal = classify(text, None, self.profile)
             if refusal is not None:
                 self._refuse(refusal)
-            return
+                return
         state = "SSL_HANDSHAKE" if self.profile.security.tls else "APIVERSION_QUERY"
         if "Disconnected" not in text or f"in state {state}" not in text:
             return

@@ -30,7 +30,7 @@ from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from kafkaops.clients.connection import authorization_error, watched
-from kafkaops.clients.dlq import DeadLetterQueue
+from kafkaops.clients.dlq import DeadLetterQueue, dead_letter_for
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.offsets import OffsetTracker
 from kafkaops.clients.sigterm import SigtermHandler
@@ -147,12 +147,7 @@ class TypedConsumer(Generic[T]):
         }, config)
         self.config = masked(conf)
         conf, self._watch = watched(self.profile, conf, log)  # refusals (auth, TLS, protocol) raise at once
-        if dead_letter is True:
-            self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
-            self._own_dlq = True
-        else:
-            self.dead_letter = dead_letter or None
-            self._own_dlq = False
+        self.dead_letter, self._own_dlq = dead_letter_for(self.profile, dead_letter)
         try:
             self.client = Consumer(conf)
         except KafkaException as exc:

@@ -128,3 +128,12 @@ class DeadLetterQueue:
         if self._producer is not None:
             self._producer.flush(timeout)
             self._producer = None
+
+
+def dead_letter_for(profile: ClusterProfile, choice: DeadLetterQueue | bool) -> tuple[DeadLetterQueue | None, bool]:
+    """A consumer's ``dead_letter`` argument resolved: (the queue or None, whether the consumer
+    owns it and closes it). True is a queue of the consumer's own on its profile; a queue
+    given is shared and left open; False is none."""
+    if choice is True:
+        return DeadLetterQueue(profile), True
+    return (choice or None), False

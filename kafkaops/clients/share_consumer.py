@@ -44,7 +44,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from kafkaops.clients.dlq import DeadLetterQueue
+from kafkaops.clients.dlq import DeadLetterQueue, dead_letter_for
 from kafkaops.clients.librdkafka import masked, render
 from kafkaops.clients.share_groups import ShareConsumerError, prepare_share_group
 from kafkaops.clients.sigterm import SigtermHandler
@@ -165,12 +165,7 @@ class TypedShareConsumer(Generic[T]):
             raise ShareConsumerError(
                 f"invalid share consumer configuration for {self.profile.bootstrap_servers}: {_why(exc)}") from None
         self.client.set_acknowledgement_commit_callback(self._on_ack_commit)
-        if dead_letter is True:
-            self.dead_letter: DeadLetterQueue | None = DeadLetterQueue(self.profile)
-            self._own_dlq = True
-        else:
-            self.dead_letter = dead_letter or None
-            self._own_dlq = False
+        self.dead_letter, self._own_dlq = dead_letter_for(self.profile, dead_letter)
         self._kdecode = None if isinstance(self.key_codec, BytesCodec) else self.key_codec.decode
         self._buffer: deque[Message] = deque()  # acquired by this member, not yet handed out
         self._inflight: dict[Key, Message] = {}  # handed out, not yet acknowledged

@@ -67,6 +67,22 @@ def test_other_errors_are_not_refusals() -> None:
     assert classify("3/3 brokers are down", KafkaError._ALL_BROKERS_DOWN, SASL) is None
 
 
+def test_a_tls_client_is_refused_as_on_plaintext_only_when_every_broker_reset_its_handshake() -> None:
+    # librdkafka guesses "PLAINTEXT broker listener?" on any reset in the handshake: a broker
+    # stopping during a rolling restart looks the same, so one broker proves nothing
+    reset = ("[thrd:sasl_ssl://127.0.0.1:{port}/1]: sasl_ssl://127.0.0.1:{port}/1: SSL handshake failed: Disconnected: "
+             "connection reset by peer: connecting to a PLAINTEXT broker listener? (after 1ms in state SSL_HANDSHAKE)")
+    assert classify(reset.format(port=9093), KafkaError._TRANSPORT, SASL) is None
+    watch = ConnectionWatch(SASL)
+    for _ in range(3):
+        watch.on_log(reset.format(port=9093))
+    assert watch.refused is None
+    for _ in range(2):
+        watch.on_log(reset.format(port=9094))
+    assert isinstance(watch.refused, ProtocolMismatch)
+    assert "they look plaintext" in str(watch.refused)
+
+
 def test_a_plaintext_client_is_refused_only_when_every_broker_closed_its_first_request() -> None:
     watch = ConnectionWatch(PLAIN)
     for _ in range(3):
