@@ -133,6 +133,8 @@ class ReplicaMonitor:
                                 default_min_isr=default_min_isr, settle=max(SETTLE, 3 * poll_interval))
         self._q: queue.Queue[Facts | Task | None] = queue.Queue()
         self._health: ClusterHealth | None = None
+        self._delivered: ClusterHealth | None = None
+        """The newest view whose events every subscriber has been handed (what wait_for judges)."""
         self._model_health: ClusterHealth | None = None
         self._settler = Settler(settle)
         self._cond = threading.Condition()
@@ -300,14 +302,15 @@ class ReplicaMonitor:
                 self._streams.remove(stream)
 
     def wait_for(self, predicate: Callable[[ClusterHealth], bool], timeout: float) -> ClusterHealth:
-        """Block until ``predicate(snapshot)`` holds; raises MonitorError after ``timeout``."""
+        """Block until ``predicate(snapshot)`` holds; raises MonitorError after ``timeout``.
+        The events that led to that snapshot have been handed to every subscriber by then."""
         deadline = Deadline(timeout)
         with self._cond:
             while True:
-                if self._health is not None and predicate(self._health):
-                    return self._health
+                if self._delivered is not None and predicate(self._delivered):
+                    return self._delivered
                 if deadline.expired:
-                    last = self._health.counts if self._health is not None else None
+                    last = self._delivered.counts if self._delivered is not None else None
                     raise MonitorError(f"condition not reached in {timeout:.0f}s; partitions: {last}")
                 self._cond.wait(deadline.remaining(cap=0.5))
 
@@ -374,6 +377,10 @@ class ReplicaMonitor:
             self._health = new
             self._cond.notify_all()
         self.deliver(events)
+        with self._cond:
+            if self._health is new:  # not overtaken (publication runs on the worker thread alone)
+                self._delivered = new
+                self._cond.notify_all()
 
     def deliver(self, events: list[Event]) -> None:
         """Hand events to the history, the streams and the subscribers (the lag tracker's too)."""
