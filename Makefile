@@ -38,9 +38,11 @@ test-local: kafka
 	$(BIN)/python -m pytest -p no:cacheprovider -ra --ignore=tests/containers $(PYTEST_ARGS)
 
 # Every fixture cluster in KRaft mode (dedicated controllers, Kafka 4.x); tests marked
-# zookeeper_mode are deselected here, those marked kraft_mode run only here.
+# zookeeper_mode are deselected here, those marked kraft_mode run only here. The chaos
+# matrix's share-group cell (KRaft only) runs here too.
 test-kraft: kafka kafka-kraft
-	$(BIN)/python -m pytest -p no:cacheprovider -ra --kafka-mode=kraft tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:cacheprovider -ra --kafka-mode=kraft tests/integration \
+		tests/chaos/test_matrix.py::test_cells_that_cannot_run_here_say_so $(PYTEST_ARGS)
 
 # --- containers (compose/, kafkaops/testing/containers.py) -----------------------------
 # The containers tier: tests/containers (fixture, compose smoke, network partition) and the
