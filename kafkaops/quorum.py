@@ -10,12 +10,13 @@ brokers under ZooKeeper) does not serve it: :class:`NotKRaftError` says so.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from kafkaops.config import ClusterProfile, as_profile
 from kafkaops.errors import KafkaopsError
-from kafkaops.waits import wait_until
+from kafkaops.waits import Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class QuorumClient:
         from kafka.admin import KafkaAdminClient
 
         self.profile = as_profile(cluster)
+        self.timeout = timeout
         try:
             self._client: Any = KafkaAdminClient(**self.profile.kafka_python(
                 client_id="kafkaops-quorum", request_timeout_ms=int(timeout * 1000)))
@@ -100,15 +102,26 @@ class QuorumClient:
         """The quorum's state now; NotKRaftError on a ZooKeeper-mode cluster."""
         from kafka.errors import IncompatibleBrokerVersion, UnsupportedVersionError
 
-        try:
-            raw: Any = self._client.describe_metadata_quorum()
-        except (IncompatibleBrokerVersion, UnsupportedVersionError):
-            raise NotKRaftError(f"{self.profile.bootstrap_servers} is not a KRaft cluster "
-                                "(ZooKeeper mode: no metadata quorum)") from None
-        except Exception as exc:  # noqa: BLE001
-            raise QuorumError(f"cannot describe the metadata quorum of {self.profile.bootstrap_servers}: "
-                              f"{type(exc).__name__}: {exc}") from None
-        return parse_quorum(raw)
+        from kafka.errors import KafkaConnectionError, NodeNotReadyError
+
+        deadline = Deadline(self.timeout)
+        while True:
+            try:
+                raw: Any = self._client.describe_metadata_quorum()
+            except (IncompatibleBrokerVersion, UnsupportedVersionError):
+                raise NotKRaftError(f"{self.profile.bootstrap_servers} is not a KRaft cluster "
+                                    "(ZooKeeper mode: no metadata quorum)") from None
+            except (KafkaConnectionError, NodeNotReadyError) as exc:
+                # the node asked was going away (a rolling restart): ask again, another node answers
+                if deadline.expired:
+                    raise QuorumError(f"cannot describe the metadata quorum of {self.profile.bootstrap_servers}: "
+                                      f"{type(exc).__name__}: {exc}") from None
+                time.sleep(deadline.remaining(cap=0.5))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                raise QuorumError(f"cannot describe the metadata quorum of {self.profile.bootstrap_servers}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+            return parse_quorum(raw)
 
     def close(self) -> None:
         try:
