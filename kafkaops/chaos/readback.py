@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -44,8 +45,7 @@ def read_topic(profile: ClusterProfile, topic: str, timeout: float = 180.0) -> t
             partitions = sorted(md.partitions)
             ends = {}
             for p in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
-                ends[p] = (int(low), int(high))
+                ends[p] = _watermarks(consumer, TopicPartition(topic, p), deadline)
         except KafkaException as exc:
             raise ReadBackError(f"cannot read the watermarks of {topic}: {exc.args[0].str()}") from None
         todo = {p for p, (low, high) in ends.items() if high > low}
@@ -70,3 +70,16 @@ def read_topic(profile: ClusterProfile, topic: str, timeout: float = 180.0) -> t
         return records, {p: high for p, (_, high) in ends.items()}
     finally:
         consumer.close()
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition, deadline: Deadline) -> tuple[int, int]:
+    """A partition's low and high watermarks, asked again while the error is retriable
+    (NOT_LEADER while leadership moves back after a rolling restart)."""
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=max(1.0, min(30.0, deadline.remaining())))
+            return int(low), int(high)
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or deadline.expired:
+                raise
+            time.sleep(deadline.remaining(cap=0.5))
